@@ -1,0 +1,274 @@
+/* prismctl.c -- the sysadmin's command-line tool.
+ *
+ *   prismctl init [--config FILE] [--data-dir DIR] [--run-dir DIR] [--listen SPEC] [--user USER] [--force]
+ *   prismctl check-config [--config FILE] [--show]
+ *   prismctl keys            (the configuration table: name, default, variable, reloadable, description)
+ *   prismctl version
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util/buf.h"
+#include "util/clock.h"
+#include "util/config.h"
+#include "util/rand.h"
+
+#ifndef PRISM_SYSCONFDIR
+#define PRISM_SYSCONFDIR "/etc"
+#endif
+#ifndef PRISM_LOCALSTATEDIR
+#define PRISM_LOCALSTATEDIR "/var"
+#endif
+#ifndef PRISM_RUNSTATEDIR
+#define PRISM_RUNSTATEDIR "/run"
+#endif
+#define DEFAULT_CONFIG PRISM_SYSCONFDIR "/model-prism/prism.conf"
+
+static const char *
+env_lookup(const char *name)
+{
+	return getenv(name);
+}
+
+static void
+usage(FILE *out)
+{
+	fprintf(out,
+		"usage: prismctl init [--config FILE] [--data-dir DIR] [--run-dir DIR] [--listen SPEC]\n"
+		"                     [--user USER] [--force]\n"
+		"       prismctl check-config [--config FILE] [--show]\n"
+		"       prismctl keys\n"
+		"       prismctl version\n"
+		"See prismctl(8).\n");
+}
+
+static const char *
+default_config_path(void)
+{
+	const char *p = getenv("PRISM_CONFIG");
+	return p && *p ? p : DEFAULT_CONFIG;
+}
+
+/* mkdir -p with the final component at `mode`, owned by uid/gid when given (-1 = keep). */
+static int
+make_dir(const char *path, mode_t mode, uid_t uid, gid_t gid)
+{
+	char tmp[4096];
+	if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp)
+		return -1;
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	if (mkdir(tmp, mode) != 0 && errno != EEXIST)
+		return -1;
+	if (chmod(tmp, mode) != 0)
+		return -1;
+	if ((uid != (uid_t)-1 || gid != (gid_t)-1) && chown(tmp, uid, gid) != 0)
+		return -1;
+	return 0;
+}
+
+static int
+cmd_init(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' }, { "data-dir", required_argument, NULL, 'd' },
+		{ "run-dir", required_argument, NULL, 'r' }, { "listen", required_argument, NULL, 'l' },
+		{ "user", required_argument, NULL, 'u' },    { "force", no_argument, NULL, 'f' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *path = default_config_path();
+	const char *data_dir = PRISM_LOCALSTATEDIR "/lib/model-prism";
+	const char *run_dir = PRISM_RUNSTATEDIR "/model-prism";
+	const char *listen = NULL, *user = NULL;
+	int force = 0, c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "c:d:r:l:u:f", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c': path = optarg; break;
+		case 'd': data_dir = optarg; break;
+		case 'r': run_dir = optarg; break;
+		case 'l': listen = optarg; break;
+		case 'u': user = optarg; break;
+		case 'f': force = 1; break;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (data_dir[0] != '/' || run_dir[0] != '/') {
+		fprintf(stderr, "prismctl init: --data-dir and --run-dir must be absolute paths\n");
+		return 2;
+	}
+	uid_t uid = (uid_t)-1;
+	gid_t gid = (gid_t)-1;
+	if (user) {
+		struct passwd *pw = getpwnam(user);
+		if (!pw) {
+			fprintf(stderr, "prismctl init: no such user '%s'\n", user);
+			return 2;
+		}
+		uid = pw->pw_uid;
+		gid = pw->pw_gid;
+	}
+
+	/* The directory of the config file; the file itself is created exclusively unless --force. */
+	char dir[4096];
+	snprintf(dir, sizeof dir, "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		if (make_dir(dir, 0755, (uid_t)-1, (gid_t)-1) != 0) {
+			fprintf(stderr, "prismctl init: cannot create %s: %s\n", dir, strerror(errno));
+			return 1;
+		}
+	}
+	if (make_dir(data_dir, 0750, uid, gid) != 0 || make_dir(run_dir, 0750, uid, gid) != 0) {
+		fprintf(stderr, "prismctl init: cannot create %s or %s: %s\n", data_dir, run_dir, strerror(errno));
+		return 1;
+	}
+
+	char jwt[65], enc[65];
+	if (rand_hex(jwt, 32) || rand_hex(enc, 32)) {
+		fprintf(stderr, "prismctl init: no randomness available from the kernel\n");
+		return 1;
+	}
+	char tmp[4200];
+	snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		fprintf(stderr, "prismctl init: cannot write %s: %s\n", tmp, strerror(errno));
+		return 1;
+	}
+	FILE *f = fdopen(fd, "w");
+	char ts[40];
+	clock_iso8601(clock_realtime_ms(), ts, sizeof ts);
+	fprintf(f, "# Open Model Prism configuration, written by prismctl init at %s.\n"
+		   "# Every key and its default: prism.conf(5).  Keep this file private: it holds secrets.\n\n",
+		ts);
+	if (listen)
+		fprintf(f, "listen = %s\n", listen);
+	fprintf(f, "data_dir = %s\nrun_dir = %s\nstore = sqlite:%s/prism.db\n\n", data_dir, run_dir, data_dir);
+	fprintf(f, "# Changing jwt_secret logs every admin out; changing encryption_key without\n"
+		   "# 'prismctl rotate-encryption-key' makes stored provider credentials unreadable.\n");
+	fprintf(f, "jwt_secret = %s\nencryption_key = %s\n", jwt, enc);
+	secure_wipe(jwt, sizeof jwt);
+	secure_wipe(enc, sizeof enc);
+	if (fflush(f) != 0 || fsync(fd) != 0) {
+		fprintf(stderr, "prismctl init: cannot write %s: %s\n", tmp, strerror(errno));
+		fclose(f);
+		unlink(tmp);
+		return 1;
+	}
+	if (user && fchown(fd, 0, gid) == 0)
+		fchmod(fd, 0640);       /* readable by the service's group, writable by root only */
+	fclose(f);
+	/* link() refuses an existing target atomically; rename() replaces it (--force). */
+	int rc = force ? rename(tmp, path) : link(tmp, path);
+	int saved = errno;
+	if (!force || rc != 0)
+		unlink(tmp);
+	if (rc != 0) {
+		if (saved == EEXIST)
+			fprintf(stderr, "prismctl init: %s already exists (use --force to replace it and its "
+					"secrets)\n", path);
+		else
+			fprintf(stderr, "prismctl init: cannot install %s: %s\n", path, strerror(saved));
+		return 1;
+	}
+	printf("wrote %s (fresh secrets)\ndata directory %s\nrun directory %s\n", path, data_dir, run_dir);
+	return 0;
+}
+
+static int
+cmd_check_config(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' }, { "show", no_argument, NULL, 's' }, { NULL, 0, NULL, 0 },
+	};
+	const char *path = default_config_path();
+	int show = 0, c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "c:s", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c': path = optarg; break;
+		case 's': show = 1; break;
+		default: usage(stderr); return 2;
+		}
+	}
+	struct buf errors;
+	buf_init(&errors, 64 * 1024);
+	struct config *cfg = config_load(path, env_lookup, &errors);
+	if (cfg && config_validate(cfg, &errors)) {
+		config_release(cfg);
+		cfg = NULL;
+	}
+	if (!cfg) {
+		fprintf(stderr, "%s", buf_cstr(&errors));
+		fprintf(stderr, "%s: configuration is NOT valid\n", path);
+		buf_free(&errors);
+		return 1;
+	}
+	if (show) {
+		for (const struct cfg_def *d = config_defs; d->name; d++) {
+			char v[4096];
+			config_format_value(cfg, d, v, sizeof v);
+			printf("%s = %s\n", d->name, v);
+		}
+	}
+	printf("%s: OK\n", path);
+	config_release(cfg);
+	buf_free(&errors);
+	return 0;
+}
+
+/* The configuration table as tab-separated lines, for scripts and for checking the documentation. */
+static int
+cmd_keys(void)
+{
+	for (const struct cfg_def *d = config_defs; d->name; d++)
+		printf("%s\t%s\t%s\t%s\t%s\n", d->name, d->dflt, d->env ? d->env : "-",
+		       (d->flags & CFG_RELOAD) ? "reload" : "restart", d->doc);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	const char *cmd = argv[1];
+	if (strcmp(cmd, "init") == 0)
+		return cmd_init(argc - 1, argv + 1);
+	if (strcmp(cmd, "check-config") == 0)
+		return cmd_check_config(argc - 1, argv + 1);
+	if (strcmp(cmd, "keys") == 0)
+		return cmd_keys();
+	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+		printf("prismctl %s\n", PACKAGE_VERSION);
+		return 0;
+	}
+	if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	fprintf(stderr, "prismctl: unknown command '%s'\n", cmd);
+	usage(stderr);
+	return 2;
+}

@@ -1,0 +1,478 @@
+/* server.c -- see server.h. */
+#include "config.h"
+#include "core/server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <fcgiapp.h>
+
+#include "core/front.h"
+#include "core/request.h"
+#include "util/clock.h"
+#include "util/limits.h"
+#include "util/log.h"
+#include "util/xalloc.h"
+
+extern char **environ;
+
+static atomic_int stopping;
+static atomic_int in_flight;
+static pthread_mutex_t accept_lock = PTHREAD_MUTEX_INITIALIZER;
+
+struct worker_thread {
+	pthread_t tid;
+	atomic_int done;
+	int listen_fd;
+};
+
+struct config *
+server_load_config(const struct server_opts *opts, struct buf *errors)
+{
+	struct config *cfg = config_load(opts->config_path, opts->env, errors);
+	if (!cfg)
+		return NULL;
+	for (int i = 0; i < opts->ncli; i++) {
+		if (config_set(cfg, opts->cli_keys[i], opts->cli_values[i], errors)) {
+			config_release(cfg);
+			return NULL;
+		}
+	}
+	if (config_validate(cfg, errors)) {
+		config_release(cfg);
+		return NULL;
+	}
+	return cfg;
+}
+
+static void
+apply_logging(const struct config *cfg)
+{
+	log_set_level((enum log_level)cfg->log_level);
+	if (log_open((enum log_target)cfg->log_target, cfg->log_file, "prism.fcgi"))
+		log_error("cannot open log file %s: %s; logging to stderr", cfg->log_file, strerror(errno));
+}
+
+/* SIGHUP: a new configuration for the keys that may change at run time; a bad file keeps the old one. */
+static void
+reload(const struct server_opts *opts)
+{
+	struct buf errs, notes;
+	buf_init(&errs, 64 * 1024);
+	buf_init(&notes, 64 * 1024);
+	struct config *fresh = server_load_config(opts, &errs);
+	if (!fresh) {
+		log_error("reload failed, keeping the running configuration: %s", buf_cstr(&errs));
+		goto out;
+	}
+	struct config *old = config_acquire();
+	config_keep_static(fresh, old, &notes);
+	if (notes.len)
+		log_warn("reload: %s", buf_cstr(&notes));
+	config_release(old);
+	apply_logging(fresh);
+	config_install(fresh);
+	log_info("configuration reloaded%s%s", opts->config_path ? " from " : "",
+		 opts->config_path ? opts->config_path : "");
+out:
+	buf_free(&errs);
+	buf_free(&notes);
+}
+
+static void
+interrupt_accept(int sig)
+{
+	(void)sig;   /* only there to make accept() return EINTR */
+}
+
+static void *
+thread_main(void *arg)
+{
+	struct worker_thread *w = arg;
+	FCGX_Request fr;
+	struct request *req = xcalloc(1, sizeof *req);
+	FCGX_InitRequest(&fr, w->listen_fd, FCGI_FAIL_ACCEPT_ON_INTR);
+	while (!atomic_load(&stopping)) {
+		pthread_mutex_lock(&accept_lock);
+		if (atomic_load(&stopping)) {
+			pthread_mutex_unlock(&accept_lock);
+			break;
+		}
+		int rc = FCGX_Accept_r(&fr);
+		pthread_mutex_unlock(&accept_lock);
+		if (rc < 0) {
+			if (atomic_load(&stopping) || rc == -EINTR)
+				continue;
+			log_error("FastCGI accept failed: %s", rc > -1000 ? strerror(-rc) : "protocol error");
+			struct timespec ts = { 0, 50 * 1000000L };
+			nanosleep(&ts, NULL);
+			continue;
+		}
+		atomic_fetch_add(&in_flight, 1);
+		front_handle(req, &fr, NULL);
+		FCGX_Finish_r(&fr);
+		atomic_fetch_sub(&in_flight, 1);
+	}
+	FCGX_Free(&fr, 1);
+	buf_free(&req->arena);
+	free(req);
+	atomic_store(&w->done, 1);
+	return NULL;
+}
+
+/* One worker process: `threads` request threads; the main thread handles signals. */
+static int
+worker_process(int listen_fd, const struct server_opts *opts)
+{
+	struct config *cfg = config_acquire();
+	long nthreads = cfg->threads;
+	config_release(cfg);
+
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGCHLD);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	/* SIGUSR2 without SA_RESTART interrupts a thread blocked in accept() when we stop. */
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = interrupt_accept;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGUSR2, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	struct worker_thread *threads = xcalloc((size_t)nthreads, sizeof *threads);
+	for (long i = 0; i < nthreads; i++) {
+		threads[i].listen_fd = listen_fd;
+		atomic_init(&threads[i].done, 0);
+		int rc = pthread_create(&threads[i].tid, NULL, thread_main, &threads[i]);
+		if (rc) {
+			log_error("cannot start request thread %ld: %s", i, strerror(rc));
+			_exit(1);
+		}
+	}
+	/* The main thread never handles USR2, so a directed pthread_kill always hits a request thread. */
+	sigaddset(&set, SIGUSR2);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	sigdelset(&set, SIGUSR2);
+
+	for (;;) {
+		int sig = 0;
+		if (sigwait(&set, &sig) != 0)
+			continue;
+		if (sig == SIGHUP) {
+			reload(opts);
+		} else if (sig == SIGTERM || sig == SIGINT) {
+			break;
+		}
+	}
+
+	atomic_store(&stopping, 1);
+	FCGX_ShutdownPending();
+	cfg = config_acquire();
+	int64_t deadline = clock_monotonic_ms() + cfg->shutdown_grace_ms;
+	config_release(cfg);
+	int busy = atomic_load(&in_flight);
+	if (busy)
+		log_info("stopping: waiting for %d in-flight request(s)", busy);
+	bool all_done = false;
+	while (!all_done) {
+		all_done = true;
+		for (long i = 0; i < nthreads; i++) {
+			if (!atomic_load(&threads[i].done)) {
+				all_done = false;
+				pthread_kill(threads[i].tid, SIGUSR2);
+			}
+		}
+		if (all_done)
+			break;
+		if (clock_monotonic_ms() > deadline) {
+			log_warn("stopping: %d request(s) still running after the grace period; exiting",
+				 atomic_load(&in_flight));
+			_exit(0);
+		}
+		struct timespec ts = { 0, 20 * 1000000L };
+		nanosleep(&ts, NULL);
+	}
+	for (long i = 0; i < nthreads; i++)
+		pthread_join(threads[i].tid, NULL);
+	free(threads);
+	log_debug("worker %ld stopped", (long)getpid());
+	return 0;
+}
+
+/* --- the daemon's listening socket ------------------------------------------------------------------- */
+
+static int
+open_listen(const struct config *cfg, char *unix_path, size_t pathlen)
+{
+	unix_path[0] = '\0';
+	const char *spec = cfg->listen;
+	int fd = -1;
+	if (strncmp(spec, "unix:", 5) == 0) {
+		const char *path = spec + 5;
+		struct sockaddr_un sun;
+		if (strlen(path) >= sizeof sun.sun_path) {
+			log_error("listen: socket path %s is too long", path);
+			return -1;
+		}
+		/* A socket file that still answers belongs to a running instance; one that does not is stale. */
+		struct stat st;
+		if (stat(path, &st) == 0) {
+			if (!S_ISSOCK(st.st_mode)) {
+				log_error("listen: %s exists and is not a socket", path);
+				return -1;
+			}
+			int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+			memset(&sun, 0, sizeof sun);
+			sun.sun_family = AF_UNIX;
+			memcpy(sun.sun_path, path, strlen(path) + 1);
+			int in_use = probe >= 0 && connect(probe, (struct sockaddr *)&sun, sizeof sun) == 0;
+			if (probe >= 0)
+				close(probe);
+			if (in_use) {
+				log_error("listen: %s is in use by another running process", path);
+				return -1;
+			}
+			unlink(path);
+		}
+		mode_t old = umask((mode_t)(0777 & ~cfg->socket_mode));
+		fd = FCGX_OpenSocket(path, 1024);
+		umask(old);
+		if (fd < 0) {
+			log_error("listen: cannot create unix socket %s: %s", path, strerror(errno));
+			return -1;
+		}
+		chmod(path, (mode_t)cfg->socket_mode);
+		snprintf(unix_path, pathlen, "%s", path);
+	} else {
+		const char *hostport = spec + 4;
+		if (strncmp(hostport, "127.", 4) != 0 && strncmp(hostport, "localhost:", 10) != 0 &&
+		    strncmp(hostport, "[::1]", 5) != 0)
+			log_warn("listen: %s is not a loopback address; FastCGI has no authentication, so only the "
+				 "web server must be able to reach it", hostport);
+		fd = FCGX_OpenSocket(hostport, 1024);
+		if (fd < 0) {
+			log_error("listen: cannot listen on %s: %s", hostport, strerror(errno));
+			return -1;
+		}
+	}
+	fcntl(fd, F_SETFD, FD_CLOEXEC);
+	return fd;
+}
+
+static void
+write_pid_file(const char *path)
+{
+	if (!*path)
+		return;
+	FILE *f = fopen(path, "we");
+	if (!f) {
+		log_warn("cannot write pid file %s: %s", path, strerror(errno));
+		return;
+	}
+	fprintf(f, "%ld\n", (long)getpid());
+	fclose(f);
+}
+
+/* --- the supervisor ------------------------------------------------------------------------------------ */
+
+struct child {
+	pid_t pid;
+	int64_t started_ms;
+	int64_t respawn_at;      /* 0 = running or not due */
+	int quick_deaths;        /* consecutive deaths soon after start: back-off */
+};
+
+static pid_t
+spawn_worker(int listen_fd, const struct server_opts *opts, pid_t parent)
+{
+	pid_t pid = fork();
+	if (pid != 0)
+		return pid;
+	/* Child: if the supervisor is killed, stop (gracefully) too rather than linger as an orphan. */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() != parent)
+		_exit(0);
+	sigset_t none;
+	sigemptyset(&none);
+	pthread_sigmask(SIG_SETMASK, &none, NULL);
+	_exit(worker_process(listen_fd, opts));
+}
+
+static void
+signal_children(struct child *kids, long n, int sig)
+{
+	for (long i = 0; i < n; i++)
+		if (kids[i].pid > 0)
+			kill(kids[i].pid, sig);
+}
+
+static long
+running_children(const struct child *kids, long n)
+{
+	long c = 0;
+	for (long i = 0; i < n; i++)
+		c += kids[i].pid > 0;
+	return c;
+}
+
+static void
+reap(struct child *kids, long n, bool stopping_now)
+{
+	int status;
+	pid_t pid;
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (long i = 0; i < n; i++) {
+			if (kids[i].pid != pid)
+				continue;
+			kids[i].pid = 0;
+			if (stopping_now)
+				break;
+			int64_t now = clock_monotonic_ms();
+			if (WIFSIGNALED(status))
+				log_error("worker %ld killed by signal %d; respawning", (long)pid, WTERMSIG(status));
+			else
+				log_error("worker %ld exited with status %d; respawning", (long)pid, WEXITSTATUS(status));
+			kids[i].quick_deaths = now - kids[i].started_ms < 2000 ? kids[i].quick_deaths + 1 : 0;
+			int shift = kids[i].quick_deaths < 8 ? kids[i].quick_deaths : 8;
+			int64_t delay = kids[i].quick_deaths ? (100LL << shift) : 0;
+			if (delay > 30000)
+				delay = 30000;
+			kids[i].respawn_at = now + delay;
+			break;
+		}
+	}
+}
+
+static int
+supervise(int listen_fd, const struct server_opts *opts, const char *unix_path)
+{
+	struct config *cfg = config_acquire();
+	long n = cfg->processes;
+	char pid_file[1100];
+	snprintf(pid_file, sizeof pid_file, "%s", cfg->pid_file);
+	config_release(cfg);
+
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	write_pid_file(pid_file);
+
+	pid_t self = getpid();
+	struct child *kids = xcalloc((size_t)n, sizeof *kids);
+	for (long i = 0; i < n; i++) {
+		kids[i].started_ms = clock_monotonic_ms();
+		kids[i].pid = spawn_worker(listen_fd, opts, self);
+	}
+	for (;;) {
+		struct timespec wait = { 0, 200 * 1000000L };
+		siginfo_t info;
+		int sig = sigtimedwait(&set, &info, &wait);
+		if (sig == SIGCHLD) {
+			reap(kids, n, false);
+		} else if (sig == SIGHUP) {
+			reload(opts);
+			signal_children(kids, n, SIGHUP);
+		} else if (sig == SIGTERM || sig == SIGINT) {
+			break;
+		}
+		int64_t now = clock_monotonic_ms();
+		for (long i = 0; i < n; i++) {
+			if (kids[i].pid == 0 && kids[i].respawn_at && kids[i].respawn_at <= now) {
+				kids[i].respawn_at = 0;
+				kids[i].started_ms = now;
+				kids[i].pid = spawn_worker(listen_fd, opts, self);
+				if (kids[i].pid < 0) {
+					log_error("fork failed: %s", strerror(errno));
+					kids[i].pid = 0;
+					kids[i].respawn_at = now + 1000;
+				}
+			}
+		}
+	}
+
+	log_info("stopping: %ld worker(s) finishing in-flight requests", running_children(kids, n));
+	signal_children(kids, n, SIGTERM);
+	cfg = config_acquire();
+	int64_t deadline = clock_monotonic_ms() + cfg->shutdown_grace_ms + 2000;
+	config_release(cfg);
+	while (running_children(kids, n) > 0) {
+		struct timespec wait = { 0, 100 * 1000000L };
+		siginfo_t info;
+		sigtimedwait(&set, &info, &wait);
+		reap(kids, n, true);
+		if (clock_monotonic_ms() > deadline) {
+			log_warn("stopping: killing %ld worker(s) that did not exit", running_children(kids, n));
+			signal_children(kids, n, SIGKILL);
+			deadline = clock_monotonic_ms() + 5000;
+		}
+	}
+	free(kids);
+	close(listen_fd);
+	if (*unix_path)
+		unlink(unix_path);
+	if (*pid_file)
+		unlink(pid_file);
+	log_info("stopped");
+	return 0;
+}
+
+int
+server_run(const struct server_opts *opts)
+{
+	struct config *cfg = config_acquire();
+	apply_logging(cfg);
+	if (FCGX_Init() != 0) {
+		log_error("cannot initialise libfcgi");
+		config_release(cfg);
+		return 1;
+	}
+	int rc;
+	if (*cfg->listen) {
+		char unix_path[PRISM_MAX_URI];
+		int fd = open_listen(cfg, unix_path, sizeof unix_path);
+		if (fd < 0) {
+			config_release(cfg);
+			return 1;
+		}
+		log_info("prism.fcgi %s listening on %s (role %s, %ld process(es) x %ld thread(s))", PACKAGE_VERSION,
+			 cfg->listen, config_role_name(cfg->role), cfg->processes, cfg->threads);
+		config_release(cfg);
+		rc = supervise(fd, opts, unix_path);
+	} else if (FCGX_IsCGI()) {
+		config_release(cfg);
+		struct request *req = xcalloc(1, sizeof *req);
+		front_handle(req, NULL, environ);
+		buf_free(&req->arena);
+		free(req);
+		rc = 0;
+	} else {
+		log_info("prism.fcgi %s serving the socket on fd 0 (role %s, %ld thread(s))", PACKAGE_VERSION,
+			 config_role_name(cfg->role), cfg->threads);
+		config_release(cfg);
+		rc = worker_process(0, opts);
+	}
+	return rc;
+}
