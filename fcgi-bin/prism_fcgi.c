@@ -81,7 +81,7 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (!config_path)
+	if (!config_path && getenv("PRISM_CONFIG") && *getenv("PRISM_CONFIG"))
 		config_path = getenv("PRISM_CONFIG");
 	if (!config_path && access(DEFAULT_CONFIG, F_OK) == 0)
 		config_path = DEFAULT_CONFIG;

@@ -60,7 +60,8 @@ default_config_path(void)
 	return p && *p ? p : DEFAULT_CONFIG;
 }
 
-/* mkdir -p with the final component at `mode`, owned by uid/gid when given (-1 = keep). */
+/* mkdir -p; a directory this call creates gets `mode` and, when given, the owner uid/gid (-1 = keep).
+ * Existing directories are left exactly as they are. */
 static int
 make_dir(const char *path, mode_t mode, uid_t uid, gid_t gid)
 {
@@ -75,9 +76,9 @@ make_dir(const char *path, mode_t mode, uid_t uid, gid_t gid)
 			return -1;
 		*p = '/';
 	}
-	if (mkdir(tmp, mode) != 0 && errno != EEXIST)
-		return -1;
-	if (chmod(tmp, mode) != 0)
+	if (mkdir(tmp, mode) != 0)
+		return errno == EEXIST ? 0 : -1;
+	if (chmod(tmp, mode) != 0)      /* mkdir applied the umask */
 		return -1;
 	if ((uid != (uid_t)-1 || gid != (gid_t)-1) && chown(tmp, uid, gid) != 0)
 		return -1;
@@ -124,6 +125,15 @@ cmd_init(int argc, char **argv)
 		}
 		uid = pw->pw_uid;
 		gid = pw->pw_gid;
+		if (geteuid() != 0 && geteuid() != uid) {
+			fprintf(stderr, "prismctl init: --user %s needs root (to hand directories to that user)\n", user);
+			return 2;
+		}
+	}
+	if (!force && access(path, F_OK) == 0) {
+		fprintf(stderr, "prismctl init: %s already exists (use --force to replace it and its secrets)\n",
+			path);
+		return 1;
 	}
 
 	/* The directory of the config file; the file itself is created exclusively unless --force. */
@@ -163,8 +173,8 @@ cmd_init(int argc, char **argv)
 	if (listen)
 		fprintf(f, "listen = %s\n", listen);
 	fprintf(f, "data_dir = %s\nrun_dir = %s\nstore = sqlite:%s/prism.db\n\n", data_dir, run_dir, data_dir);
-	fprintf(f, "# Changing jwt_secret logs every admin out; changing encryption_key without\n"
-		   "# 'prismctl rotate-encryption-key' makes stored provider credentials unreadable.\n");
+	fprintf(f, "# Changing jwt_secret logs every admin out; changing encryption_key makes the\n"
+		   "# provider credentials stored so far unreadable.\n");
 	fprintf(f, "jwt_secret = %s\nencryption_key = %s\n", jwt, enc);
 	secure_wipe(jwt, sizeof jwt);
 	secure_wipe(enc, sizeof enc);

@@ -63,7 +63,8 @@ apply_logging(const struct config *cfg)
 {
 	log_set_level((enum log_level)cfg->log_level);
 	if (log_open((enum log_target)cfg->log_target, cfg->log_file, "prism.fcgi"))
-		log_error("cannot open log file %s: %s; logging to stderr", cfg->log_file, strerror(errno));
+		log_error("cannot open log file %s: %s; keeping the previous log target", cfg->log_file,
+			  strerror(errno));
 }
 
 /* SIGHUP: a new configuration for the keys that may change at run time; a bad file keeps the old one. */
@@ -310,9 +311,8 @@ spawn_worker(int listen_fd, const struct server_opts *opts, pid_t parent)
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	if (getppid() != parent)
 		_exit(0);
-	sigset_t none;
-	sigemptyset(&none);
-	pthread_sigmask(SIG_SETMASK, &none, NULL);
+	/* The supervisor's signal mask stays: a SIGHUP or SIGTERM arriving before the worker waits for
+	 * signals stays pending instead of killing it. */
 	_exit(worker_process(listen_fd, opts));
 }
 

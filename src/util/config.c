@@ -45,7 +45,7 @@ const struct cfg_def config_defs[] = {
 	{ "shutdown_grace", NULL, CFG_DURATION, "30s", 0, 3600000, NULL, CFG_RELOAD, OFF(shutdown_grace_ms),
 	  "How long SIGTERM waits for in-flight requests before exiting" },
 	{ "role", "NODE_ROLE", CFG_ENUM, "full", 0, 0, role_choices, 0, OFF(role),
-	  "full serves everything; control only /api/prism, /health, /metrics; worker only the gateway, /health, /metrics" },
+	  "full serves everything; control the admin API (/api/prism); worker the gateway; /health in every role" },
 	{ "pid_file", NULL, CFG_STRING, "", 0, 1024, NULL, 0, OFF(pid_file),
 	  "File the daemon writes its process id to (empty = none)" },
 	{ "data_dir", NULL, CFG_STRING, PRISM_LOCALSTATEDIR "/lib/model-prism", 1, 1024, NULL, 0, OFF(data_dir),
@@ -535,6 +535,18 @@ secret_ok(const char *name, const char *v, bool required, struct buf *errors)
 	return true;
 }
 
+static bool
+listen_spec_ok(const char *spec)
+{
+	if (strncmp(spec, "unix:/", 6) == 0)
+		return true;
+	if (strncmp(spec, "tcp:", 4) != 0)
+		return false;
+	const char *colon = strrchr(spec + 4, ':');
+	long port;
+	return colon && colon > spec + 4 && parse_long(colon + 1, 1, 65535, &port) == PRISM_OK;
+}
+
 enum prism_err
 config_validate(const struct config *cfg, struct buf *errors)
 {
@@ -557,7 +569,7 @@ config_validate(const struct config *cfg, struct buf *errors)
 		buf_printf(errors, "log_target = file needs log_file\n");
 		ok = false;
 	}
-	if (*cfg->listen && strncmp(cfg->listen, "unix:/", 6) != 0 && strncmp(cfg->listen, "tcp:", 4) != 0) {
+	if (*cfg->listen && !listen_spec_ok(cfg->listen)) {
 		buf_printf(errors, "listen: '%s' must be unix:/ABSOLUTE/PATH or tcp:HOST:PORT\n", cfg->listen);
 		ok = false;
 	}

@@ -60,9 +60,11 @@ t_cleanup() {
 	fi
 	[ "${KEEP_TMP:-0}" = 1 ] || rm -rf "$T_TMP"
 }
+# The plan comes last; failures are reported per test line, so the exit status stays 0 (an early exit
+# or a crash still shows up, as a missing plan).
 t_done() {
 	echo "1..$T_N"
-	[ "$T_FAILED" -eq 0 ]
+	[ "$T_FAILED" -eq 0 ] || t_diag "$T_FAILED of $T_N failed"
 }
 trap 't_cleanup' EXIT
 trap 'exit 130' INT TERM
@@ -158,4 +160,33 @@ t_require() {
 	for c in "$@"; do
 		if ! command -v "$c" >/dev/null 2>&1 && [ ! -x "$c" ]; then t_skip_all "$c is not installed"; fi
 	done
+}
+
+# Reads an SSE stream and prints "MILLISECONDS DATA" for every data: line as it arrives.
+t_sse_times() {
+	curl -sN --max-time 30 "$@" | while IFS= read -r line; do
+		case $line in data:*) echo "$(date +%s%3N) ${line#data: }" ;; esac
+	done
+}
+
+# Asserts that the events of an SSE stream arrived one by one: N events, first-to-last spread of at least
+# MIN_SPREAD ms, and the first event well before the last (a buffering server delivers them together).
+# t_sse_incremental NAME N MIN_SPREAD URL
+t_sse_incremental() {
+	local name=$1 n=$2 min=$3 url=$4 times count first last
+	times=$(t_sse_times "$url")
+	count=$(printf '%s\n' "$times" | grep -c '"seq"')
+	first=$(printf '%s\n' "$times" | grep '"seq"' | head -n1 | cut -d' ' -f1)
+	last=$(printf '%s\n' "$times" | grep '"seq"' | tail -n1 | cut -d' ' -f1)
+	if [ "$count" -eq "$n" ] && [ -n "$first" ] && [ $((last - first)) -ge "$min" ]; then
+		t_ok "$name ($count events over $((last - first)) ms)"
+	else
+		t_fail "$name" "received $count of $n events; arrival times:" "$times"
+	fi
+	t_like "$name: stream ends with [DONE]" "$(printf '%s\n' "$times" | tail -n1)" '\[DONE\]$'
+}
+
+# JSON field extraction without extra dependencies: t_json_get JSON PATH (python-free, via node or jq).
+t_json() {
+	node -e 'let d="";process.stdin.on("data",c=>d+=c).on("end",()=>{let v=JSON.parse(d);for(const k of process.argv[1].split(".").filter(Boolean))v=v==null?undefined:v[k];process.stdout.write(v===undefined?"<undefined>":typeof v==="string"?v:JSON.stringify(v))})' "$1"
 }

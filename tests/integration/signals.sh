@@ -1,3 +1,79 @@
 #!/bin/bash
+# Signals: SIGTERM/SIGINT drain in-flight requests and exit 0; the grace period bounds the wait; the
+# workers of a killed supervisor stop by themselves.
 . "$(dirname "$0")/lib.sh"
-t_skip_all "not written yet"
+t_require "$LIGHTTPD" curl node
+
+t_make_config
+t_start_prism --processes 2 --threads 2 || { t_fail "daemon started"; t_done; exit; }
+t_start_lighttpd daemon || { t_fail "lighttpd started"; t_done; exit; }
+
+# 1. SIGTERM while a request is in flight: it completes, then the daemon exits 0 and removes its socket.
+curl -s -o "$T_TMP/slow.out" -w '%{http_code}' "$T_BASE/_diag/sleep?ms=2000" >"$T_TMP/slow.code" &
+slow=$!
+sleep 0.5
+workers=$(t_prism_workers)
+start=$(date +%s%3N)
+kill -TERM "$T_PRISM_PID"
+wait "$slow"
+t_is "in-flight request completed after SIGTERM" "$(cat "$T_TMP/slow.code")" 200
+t_is "with its full answer" "$(t_json slept_ms <"$T_TMP/slow.out")" 2000
+wait "$T_PRISM_PID"
+rc=$?
+t_is "daemon exit status 0" "$rc" 0
+t_ok "daemon stopped $(( $(date +%s%3N) - start )) ms after SIGTERM"
+t_is "socket removed" "$(test -e "$T_PRISM_SOCK" && echo present || echo gone)" gone
+left=0
+for w in $workers; do kill -0 "$w" 2>/dev/null && left=$((left + 1)); done
+t_is "no worker left behind" "$left" 0
+t_like "drain was logged" "$(cat "$T_TMP/prism.log")" 'waiting for 1 in-flight request|finishing in-flight requests'
+code=$(curl -s -o /dev/null -w '%{http_code}' "$T_BASE/health")
+t_unlike "nothing answers for the stopped backend" "$code" '^200$'
+
+# 2. The grace period bounds the wait for a request that would take too long.
+sed -i "s/^shutdown_grace = .*/shutdown_grace = 1s/" "$T_CONF"
+t_start_prism --processes 1 --threads 2 || t_fail "daemon restarted"
+t_wait_for curl -sf -o /dev/null "$T_BASE/health"
+curl -s -o /dev/null "$T_BASE/_diag/sleep?ms=20000" &
+long=$!
+sleep 0.5
+start=$(date +%s%3N)
+kill -TERM "$T_PRISM_PID"
+wait "$T_PRISM_PID"
+rc=$?
+took=$(( $(date +%s%3N) - start ))
+t_is "exit status 0 after the grace period" "$rc" 0
+if [ "$took" -lt 5000 ]; then t_ok "stopped within the grace period ($took ms)"; else t_fail "stopped within the grace period" "took $took ms"; fi
+t_like "the cut request was logged" "$(cat "$T_TMP/prism.log")" 'still running after the grace period'
+kill "$long" 2>/dev/null
+
+# 3. SIGINT behaves like SIGTERM.
+t_start_prism --processes 1 --threads 2 || t_fail "daemon restarted"
+t_wait_for curl -sf -o /dev/null "$T_BASE/health"
+kill -INT "$T_PRISM_PID"
+wait "$T_PRISM_PID"
+t_is "SIGINT: exit status 0" "$?" 0
+
+# 4. The supervisor dies with SIGKILL: its workers notice and stop instead of lingering as orphans.
+t_start_prism --processes 2 --threads 2 || t_fail "daemon restarted"
+t_wait_for curl -sf -o /dev/null "$T_BASE/health"
+workers=$(t_prism_workers)
+kill -KILL "$T_PRISM_PID"
+wait "$T_PRISM_PID" 2>/dev/null
+gone=1
+for _ in $(seq 1 50); do
+	gone=1
+	for w in $workers; do kill -0 "$w" 2>/dev/null && gone=0; done
+	[ "$gone" = 1 ] && break
+	sleep 0.1
+done
+t_is "workers of a killed supervisor exit" "$gone" 1
+
+# 5. A second daemon on a live socket refuses to start instead of stealing it.
+t_start_prism --processes 1 --threads 1 || t_fail "daemon restarted"
+out=$("$PRISM_FCGI" --config "$T_CONF" --listen "unix:$T_PRISM_SOCK" 2>&1); rc=$?
+t_is "second daemon on the same socket exits 1" "$rc" 1
+t_like "and says why" "$out" 'is in use by another running process'
+t_http "$T_BASE/health"
+t_is "the first one still serves" "$T_STATUS" 200
+t_done
