@@ -2,6 +2,10 @@
  *
  *   prismctl init [--config FILE] [--data-dir DIR] [--run-dir DIR] [--listen SPEC] [--user USER] [--force]
  *   prismctl check-config [--config FILE] [--show]
+ *   prismctl migrate [--config FILE]
+ *   prismctl export [--config FILE] [--output FILE]
+ *   prismctl import [--config FILE] [--dry-run] FILE
+ *   prismctl dump [--config FILE] [--limit N] COLLECTION
  *   prismctl keys            (the configuration table: name, default, variable, reloadable, description)
  *   prismctl version
  */
@@ -10,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -19,9 +24,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "store/store.h"
+#include "store/transfer.h"
 #include "util/buf.h"
 #include "util/clock.h"
 #include "util/config.h"
+#include "util/log.h"
+#include "util/parse.h"
 #include "util/rand.h"
 
 #ifndef PRISM_SYSCONFDIR
@@ -48,6 +57,10 @@ usage(FILE *out)
 		"usage: prismctl init [--config FILE] [--data-dir DIR] [--run-dir DIR] [--listen SPEC]\n"
 		"                     [--user USER] [--force]\n"
 		"       prismctl check-config [--config FILE] [--show]\n"
+		"       prismctl migrate [--config FILE]\n"
+		"       prismctl export [--config FILE] [--output FILE]\n"
+		"       prismctl import [--config FILE] [--dry-run] FILE\n"
+		"       prismctl dump [--config FILE] [--limit N] COLLECTION\n"
 		"       prismctl keys\n"
 		"       prismctl version\n"
 		"See prismctl(8).\n");
@@ -246,6 +259,216 @@ cmd_check_config(int argc, char **argv)
 	return 0;
 }
 
+/* Loads and validates the configuration and opens its store; prints the reason and returns NULL on failure. */
+static struct store *
+open_configured_store(const char *path, const char *cmd)
+{
+	struct buf errors;
+	buf_init(&errors, 64 * 1024);
+	struct config *cfg = config_load(path, env_lookup, &errors);
+	if (cfg && config_validate(cfg, &errors)) {
+		config_release(cfg);
+		cfg = NULL;
+	}
+	if (!cfg) {
+		fprintf(stderr, "%sprismctl %s: %s: configuration is NOT valid\n", buf_cstr(&errors), cmd, path);
+		buf_free(&errors);
+		return NULL;
+	}
+	buf_free(&errors);
+	log_set_level(LOG_LVL_WARN);
+	struct store *s = NULL;
+	char err[512];
+	if (store_open(cfg, &s, err, sizeof err)) {
+		fprintf(stderr, "prismctl %s: %s\n", cmd, err);
+		s = NULL;
+	}
+	config_release(cfg);
+	return s;
+}
+
+/* --config FILE and the remaining arguments, for the store commands. */
+struct store_args {
+	const char *config;
+	const char *output;
+	const char *file;
+	int dry_run;
+	long limit;
+};
+
+static int
+parse_store_args(int argc, char **argv, struct store_args *a, bool want_file)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' }, { "output", required_argument, NULL, 'o' },
+		{ "dry-run", no_argument, NULL, 'n' },      { "limit", required_argument, NULL, 'L' },
+		{ NULL, 0, NULL, 0 },
+	};
+	memset(a, 0, sizeof *a);
+	a->config = default_config_path();
+	int c;
+	optind = 1;
+	a->limit = 100;
+	while ((c = getopt_long(argc, argv, "c:o:nL:", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c': a->config = optarg; break;
+		case 'o': a->output = optarg; break;
+		case 'n': a->dry_run = 1; break;
+		case 'L':
+			if (parse_long(optarg, 1, STORE_MAX_LIMIT, &a->limit)) {
+				fprintf(stderr, "prismctl: --limit must be 1..%d\n", STORE_MAX_LIMIT);
+				return 2;
+			}
+			break;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (want_file) {
+		if (optind != argc - 1) {
+			usage(stderr);
+			return 2;
+		}
+		a->file = argv[optind];
+	} else if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	return 0;
+}
+
+static int
+cmd_migrate(int argc, char **argv)
+{
+	struct store_args a;
+	int rc = parse_store_args(argc, argv, &a, false);
+	if (rc)
+		return rc;
+	struct store *s = open_configured_store(a.config, "migrate");
+	if (!s)
+		return 1;
+	int applied = 0;
+	char err[512];
+	enum prism_err e = s->ops->migrate(s, &applied, err, sizeof err);
+	if (e)
+		fprintf(stderr, "prismctl migrate: %s\n", err);
+	else
+		printf("%s store: %d migration step(s) applied; schema and indexes are current\n", s->ops->name, applied);
+	store_close(s);
+	return e ? 1 : 0;
+}
+
+static int
+cmd_export(int argc, char **argv)
+{
+	struct store_args a;
+	int rc = parse_store_args(argc, argv, &a, false);
+	if (rc)
+		return rc;
+	struct store *s = open_configured_store(a.config, "export");
+	if (!s)
+		return 1;
+	json_t *doc = NULL;
+	char err[512];
+	enum prism_err e = transfer_export(s, &doc, err, sizeof err);
+	store_close(s);
+	if (e) {
+		fprintf(stderr, "prismctl export: %s\n", err);
+		return 1;
+	}
+	int fail;
+	if (a.output) {
+		/* The export holds key hashes and encrypted credentials: private like the configuration. */
+		char tmp[4200];
+		snprintf(tmp, sizeof tmp, "%s.tmp.%ld", a.output, (long)getpid());
+		int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		fail = fd < 0 || json_dumpfd(doc, fd, JSON_INDENT(2)) != 0 || fsync(fd) != 0;
+		if (fd >= 0)
+			close(fd);
+		if (!fail && rename(tmp, a.output) != 0)
+			fail = 1;
+		if (fail) {
+			fprintf(stderr, "prismctl export: cannot write %s: %s\n", a.output, strerror(errno));
+			unlink(tmp);
+		}
+	} else {
+		fail = json_dumpf(doc, stdout, JSON_INDENT(2)) != 0;
+		putchar('\n');
+	}
+	json_decref(doc);
+	return fail ? 1 : 0;
+}
+
+static int
+cmd_import(int argc, char **argv)
+{
+	struct store_args a;
+	int rc = parse_store_args(argc, argv, &a, true);
+	if (rc)
+		return rc;
+	json_error_t jerr;
+	json_t *in = strcmp(a.file, "-") == 0 ? json_loadf(stdin, 0, &jerr) : json_load_file(a.file, 0, &jerr);
+	if (!in) {
+		fprintf(stderr, "prismctl import: %s:%d:%d: %s\n", a.file, jerr.line, jerr.column, jerr.text);
+		return 1;
+	}
+	struct store *s = open_configured_store(a.config, "import");
+	if (!s) {
+		json_decref(in);
+		return 1;
+	}
+	json_t *summary = NULL;
+	static char err[8192];
+	enum prism_err e = transfer_import(s, in, a.dry_run, &summary, err, sizeof err);
+	store_close(s);
+	json_decref(in);
+	if (e) {
+		fprintf(stderr, "prismctl import: %s: %s%s", a.file, err, err[strlen(err) - 1] == '\n' ? "" : "\n");
+		fprintf(stderr, "prismctl import: nothing was changed\n");
+		return 1;
+	}
+	json_dumpf(summary, stdout, JSON_INDENT(2));
+	putchar('\n');
+	json_decref(summary);
+	return 0;
+}
+
+/* The newest documents of one collection as JSON, for inspection (password hashes hidden). */
+static int
+cmd_dump(int argc, char **argv)
+{
+	struct store_args a;
+	int rc = parse_store_args(argc, argv, &a, true);
+	if (rc)
+		return rc;
+	enum store_coll coll;
+	if (!store_coll_by_name(a.file, &coll)) {
+		fprintf(stderr, "prismctl dump: unknown collection '%s'\n", a.file);
+		return 2;
+	}
+	struct store *s = open_configured_store(a.config, "dump");
+	if (!s)
+		return 1;
+	struct store_query q = { NULL, 0, NULL, true, a.limit, NULL };
+	json_t *docs = NULL;
+	char *next = NULL, err[512];
+	enum prism_err e = s->ops->find(s, coll, &q, &docs, &next, err, sizeof err);
+	store_close(s);
+	free(next);
+	if (e) {
+		fprintf(stderr, "prismctl dump: %s\n", err);
+		return 1;
+	}
+	size_t i;
+	json_t *d;
+	json_array_foreach(docs, i, d)
+		if (json_object_get(d, "passwordHash"))
+			json_object_set_new(d, "passwordHash", json_string("[hidden]"));
+	json_dumpf(docs, stdout, JSON_INDENT(2));
+	putchar('\n');
+	json_decref(docs);
+	return 0;
+}
+
 /* The configuration table as tab-separated lines, for scripts and for checking the documentation. */
 static int
 cmd_keys(void)
@@ -268,6 +491,14 @@ main(int argc, char **argv)
 		return cmd_init(argc - 1, argv + 1);
 	if (strcmp(cmd, "check-config") == 0)
 		return cmd_check_config(argc - 1, argv + 1);
+	if (strcmp(cmd, "migrate") == 0)
+		return cmd_migrate(argc - 1, argv + 1);
+	if (strcmp(cmd, "export") == 0)
+		return cmd_export(argc - 1, argv + 1);
+	if (strcmp(cmd, "import") == 0)
+		return cmd_import(argc - 1, argv + 1);
+	if (strcmp(cmd, "dump") == 0)
+		return cmd_dump(argc - 1, argv + 1);
 	if (strcmp(cmd, "keys") == 0)
 		return cmd_keys();
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {

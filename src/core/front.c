@@ -94,7 +94,9 @@ front_handle(struct request *req, FCGX_Request *fcgx, char **cgi_env)
 		resp_error(req, PRISM_E_INTERNAL, NULL);
 	}
 out:
-	if (!req->client_gone && !fcgx)
+	if (fcgx)
+		request_discard_body(req);
+	else if (!req->client_gone)
 		request_flush(req);
 	access_log(req);
 	request_end(req);

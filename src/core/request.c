@@ -325,6 +325,7 @@ request_read_body(struct request *req)
 		}
 		got += r;
 	}
+	req->body_consumed = true;   /* all announced bytes, or EOF */
 	if (req->content_length >= 0 && got < req->content_length) {
 		snprintf(req->errdetail, sizeof req->errdetail, "body ended after %ld of %ld bytes", got,
 			 req->content_length);
@@ -332,6 +333,26 @@ request_read_body(struct request *req)
 	}
 	req->body_read = true;
 	return PRISM_OK;
+}
+
+void
+request_discard_body(struct request *req)
+{
+	if (req->body_consumed || req->content_length == 0)
+		return;
+	long left = req->content_length >= 0 ? req->content_length - (long)req->body.len
+					     : req->cfg->max_body_size + PRISM_DRAIN_EXTRA;
+	long cap = req->cfg->max_body_size + PRISM_DRAIN_EXTRA;
+	if (left > cap)
+		left = cap;
+	char chunk[16384];
+	while (left > 0) {
+		long r = raw_read(req, chunk, (size_t)left < sizeof chunk ? (size_t)left : sizeof chunk);
+		if (r <= 0)
+			break;
+		left -= r;
+	}
+	req->body_consumed = true;
 }
 
 enum prism_err

@@ -59,7 +59,8 @@ struct request {
 	int64_t start_us;
 
 	struct buf body;
-	bool body_read;
+	bool body_read;                     /* body is in `body` */
+	bool body_consumed;                 /* nothing left to read from the client */
 
 	/* routing */
 	const struct route *route;
@@ -100,6 +101,11 @@ enum prism_err request_read_body(struct request *req);
 /* Reads and parses the body as a JSON object; *out is a new reference.  PRISM_E_BAD_JSON (with detail in
  * errdetail) for invalid JSON or a non-object, PRISM_E_TOO_LARGE for oversize bodies. */
 enum prism_err request_json_body(struct request *req, json_t **out);
+
+/* Reads and drops what the client still sends (a body nobody read, or the rest of an oversize one), at
+ * most max_body_size + PRISM_DRAIN_EXTRA bytes.  A web server that streams the body (mod_proxy_fcgi)
+ * otherwise waits to deliver it, and the client stalls behind an answer it already has. */
+void request_discard_body(struct request *req);
 
 /* Raw output; false once the client has gone. */
 bool request_write(struct request *req, const void *data, size_t len);

@@ -22,6 +22,7 @@
 
 #include "core/front.h"
 #include "core/request.h"
+#include "store/store.h"
 #include "util/clock.h"
 #include "util/limits.h"
 #include "util/log.h"
@@ -93,6 +94,74 @@ out:
 	buf_free(&notes);
 }
 
+/* --- the store ------------------------------------------------------------------------------------------ */
+
+/* Opens the configured store and applies migrations.  Called in each worker after fork. */
+static enum prism_err
+connect_store(char *err, size_t errlen)
+{
+	struct config *cfg = config_acquire();
+	struct store *s = NULL;
+	enum prism_err e = store_open(cfg, &s, err, errlen);
+	config_release(cfg);
+	if (e)
+		return e;
+	int applied = 0;
+	e = s->ops->migrate(s, &applied, err, errlen);
+	if (e) {
+		store_close(s);
+		return e;
+	}
+	if (applied)
+		log_info("store: %d schema migration(s) applied", applied);
+	store_set_current(s);
+	return PRISM_OK;
+}
+
+/* MongoDB may be down when we start: keep trying with back-off while /health answers 503. */
+static void *
+store_connector(void *arg)
+{
+	(void)arg;
+	long delay_ms = 500;
+	for (int attempt = 1; !atomic_load(&stopping); attempt++) {
+		char err[512];
+		if (connect_store(err, sizeof err) == PRISM_OK) {
+			if (attempt > 1)
+				log_info("store: connected after %d attempts", attempt);
+			return NULL;
+		}
+		if (attempt == 1 || attempt % 10 == 0)
+			log_error("store unavailable (attempt %d, retrying): %s", attempt, err);
+		for (long slept = 0; slept < delay_ms && !atomic_load(&stopping); slept += 100) {
+			struct timespec ts = { 0, 100 * 1000000L };
+			nanosleep(&ts, NULL);
+		}
+		delay_ms = delay_ms * 2 > 30000 ? 30000 : delay_ms * 2;
+	}
+	return NULL;
+}
+
+/* At start, before any worker exists: an unusable SQLite file stops the start with a message naming it.
+ * A MongoDB server that is down does not: workers keep retrying. */
+static bool
+check_store_at_start(void)
+{
+	struct config *cfg = config_acquire();
+	bool mongo = *cfg->mongo_uri != '\0';
+	config_release(cfg);
+	if (mongo)
+		return true;
+	char err[512];
+	if (connect_store(err, sizeof err)) {
+		log_error("cannot use the store: %s", err);
+		return false;
+	}
+	store_close(store_current());
+	store_set_current(NULL);
+	return true;
+}
+
 static void
 interrupt_accept(int sig)
 {
@@ -107,13 +176,20 @@ thread_main(void *arg)
 	struct request *req = xcalloc(1, sizeof *req);
 	FCGX_InitRequest(&fr, w->listen_fd, FCGI_FAIL_ACCEPT_ON_INTR);
 	while (!atomic_load(&stopping)) {
-		pthread_mutex_lock(&accept_lock);
-		if (atomic_load(&stopping)) {
-			pthread_mutex_unlock(&accept_lock);
-			break;
+		/* The lock serialises accept() only.  A connection the web server keeps open (FCGI_KEEP_CONN,
+		 * mod_proxy_fcgi enablereuse=on) belongs to this thread: waiting for its next request must not
+		 * hold the lock, or every other thread would wait behind an idle connection. */
+		bool kept = fr.ipcFd >= 0;
+		if (!kept) {
+			pthread_mutex_lock(&accept_lock);
+			if (atomic_load(&stopping)) {
+				pthread_mutex_unlock(&accept_lock);
+				break;
+			}
 		}
 		int rc = FCGX_Accept_r(&fr);
-		pthread_mutex_unlock(&accept_lock);
+		if (!kept)
+			pthread_mutex_unlock(&accept_lock);
 		if (rc < 0) {
 			if (atomic_load(&stopping) || rc == -EINTR)
 				continue;
@@ -157,6 +233,9 @@ worker_process(int listen_fd, const struct server_opts *opts)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGUSR2, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+
+	pthread_t connector;
+	bool have_connector = pthread_create(&connector, NULL, store_connector, NULL) == 0;
 
 	struct worker_thread *threads = xcalloc((size_t)nthreads, sizeof *threads);
 	for (long i = 0; i < nthreads; i++) {
@@ -214,6 +293,10 @@ worker_process(int listen_fd, const struct server_opts *opts)
 	for (long i = 0; i < nthreads; i++)
 		pthread_join(threads[i].tid, NULL);
 	free(threads);
+	if (have_connector)
+		pthread_join(connector, NULL);
+	store_close(store_current());
+	store_set_current(NULL);
 	log_debug("worker %ld stopped", (long)getpid());
 	return 0;
 }
@@ -450,6 +533,10 @@ server_run(const struct server_opts *opts)
 		return 1;
 	}
 	int rc;
+	if (!check_store_at_start()) {
+		config_release(cfg);
+		return 1;
+	}
 	if (*cfg->listen) {
 		char unix_path[PRISM_MAX_URI];
 		int fd = open_listen(cfg, unix_path, sizeof unix_path);
@@ -463,10 +550,15 @@ server_run(const struct server_opts *opts)
 		rc = supervise(fd, opts, unix_path);
 	} else if (FCGX_IsCGI()) {
 		config_release(cfg);
+		char err[512];
+		if (connect_store(err, sizeof err))
+			log_error("store unavailable: %s", err);
 		struct request *req = xcalloc(1, sizeof *req);
 		front_handle(req, NULL, environ);
 		buf_free(&req->arena);
 		free(req);
+		store_close(store_current());
+		store_set_current(NULL);
 		rc = 0;
 	} else {
 		log_info("prism.fcgi %s serving the socket on fd 0 (role %s, %ld thread(s))", PACKAGE_VERSION,

@@ -58,6 +58,8 @@ const struct cfg_def config_defs[] = {
 	  OFF(store), "Data store: sqlite:PATH (one host); ignored when mongo_uri is set" },
 	{ "mongo_uri", "MONGO_URI", CFG_STRING, "", 0, 4096, NULL, CFG_SECRET, OFF(mongo_uri),
 	  "MongoDB connection string; when set, MongoDB is the store (several hosts sharing one database)" },
+	{ "store_timeout", NULL, CFG_DURATION, "5s", 100, 600000, NULL, 0, OFF(store_timeout_ms),
+	  "Longest a request waits for the store (MongoDB server selection, SQLite lock) before failing with 503" },
 	{ "jwt_secret", "JWT_SECRET", CFG_STRING, "", 0, 4096, NULL, CFG_SECRET, OFF(jwt_secret),
 	  "HMAC secret for admin session tokens; at least 32 characters; required unless role = worker" },
 	{ "encryption_key", "ENCRYPTION_KEY", CFG_STRING, "", 0, 4096, NULL, CFG_SECRET, OFF(encryption_key),

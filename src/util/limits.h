@@ -18,6 +18,8 @@
 /* Request body: the configurable max_body_size is clamped to this. */
 #define PRISM_BODY_HARD_MAX      (256L * 1024 * 1024)
 #define PRISM_BODY_DEFAULT       (4L * 1024 * 1024)
+/* Beyond max_body_size, how much of an unread body is read and dropped before the connection is cut. */
+#define PRISM_DRAIN_EXTRA        (16L * 1024 * 1024)
 
 /* Response headers the handler may set. */
 #define PRISM_MAX_RESP_HEADERS   32

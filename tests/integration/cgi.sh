@@ -70,7 +70,8 @@ t_is "bad config exits 1" "$rc" 1
 t_like "bad config names file and line" "$out" "$T_TMP/bad.conf:1: threads: 'many' is not an integer"
 t_like "every error reported" "$out" "$T_TMP/bad.conf:2: unknown key 'bogus'"
 
-: >"$T_TMP/empty.conf"
+# No secrets at all: only where the data lives.
+printf 'store = sqlite:%s/data/prism.db\n' "$T_TMP" >"$T_TMP/empty.conf"
 out=$(env -i PATH="$PATH" REQUEST_METHOD=GET REQUEST_URI=/health "$PRISM_FCGI" --config "$T_TMP/empty.conf" 2>&1 </dev/null); rc=$?
 t_is "missing secrets refuse the start" "$rc" 1
 t_like "missing jwt_secret named" "$out" 'jwt_secret is not set'
