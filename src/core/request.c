@@ -240,18 +240,6 @@ request_param(const struct request *req, const char *name)
 	return NULL;
 }
 
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 bool
 request_query(const struct request *req, const char *name, char *out, size_t outlen)
 {
@@ -268,8 +256,8 @@ request_query(const struct request *req, const char *name, char *out, size_t out
 				if (c == '+') {
 					c = ' ';
 					v++;
-				} else if (c == '%' && vend - v >= 3 && hexval(v[1]) >= 0 && hexval(v[2]) >= 0) {
-					c = hexval(v[1]) * 16 + hexval(v[2]);
+				} else if (c == '%' && vend - v >= 3 && parse_hexval(v[1]) >= 0 && parse_hexval(v[2]) >= 0) {
+					c = parse_hexval(v[1]) * 16 + parse_hexval(v[2]);
 					v += 3;
 				} else {
 					v++;

@@ -5,17 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
+#include "util/parse.h"
 
 /* Percent-decodes one segment; rejects NUL, '/' and invalid escapes so a param is always one clean word. */
 static bool
@@ -27,7 +17,7 @@ decode_segment(const char *s, size_t n, char *out, size_t outlen)
 		if (c == '%') {
 			if (i + 2 >= n)
 				return false;
-			int hi = hexval(s[i + 1]), lo = hexval(s[i + 2]);
+			int hi = parse_hexval(s[i + 1]), lo = parse_hexval(s[i + 2]);
 			if (hi < 0 || lo < 0)
 				return false;
 			c = hi * 16 + lo;

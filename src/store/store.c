@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "util/clock.h"
+#include "util/parse.h"
 #include "util/rand.h"
 #include "util/xalloc.h"
 
@@ -178,16 +179,6 @@ store_cursor_make(const json_t *sort_value, const char *id)
 	return hex;
 }
 
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 enum prism_err
 store_cursor_parse(const char *cursor, json_t **sort_value, char id[25])
 {
@@ -197,7 +188,7 @@ store_cursor_parse(const char *cursor, json_t **sort_value, char id[25])
 		return PRISM_E_BAD_REQUEST;
 	char text[STORE_MAX_CURSOR / 2 + 1];
 	for (size_t i = 0; i < n / 2; i++) {
-		int hi = hexval(cursor[2 * i]), lo = hexval(cursor[2 * i + 1]);
+		int hi = parse_hexval(cursor[2 * i]), lo = parse_hexval(cursor[2 * i + 1]);
 		if (hi < 0 || lo < 0)
 			return PRISM_E_BAD_REQUEST;
 		text[i] = (char)(hi * 16 + lo);

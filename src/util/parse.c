@@ -109,3 +109,15 @@ parse_duration_ms(const char *s, long min, long max, long *out)
 	static const long mult[] = { 1, 1000, 60000, 3600000 };
 	return parse_with_unit(s, units, mult, sizeof mult / sizeof mult[0], 1000, min, max, out);
 }
+
+int
+parse_hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}

@@ -20,6 +20,8 @@ enum prism_err parse_long_n(const char *s, size_t n, long min, long max, long *o
 enum prism_err parse_bool(const char *s, bool *out);
 /* Byte size with an optional k/m/g suffix (binary multiples): "4m" = 4194304. */
 enum prism_err parse_size(const char *s, long min, long max, long *out);
+/* The value of one hex digit (either case), or -1. */
+int parse_hexval(int c);
 /* Duration in milliseconds: a number with a unit ms, s, m or h ("30s", "500ms"); a bare number is seconds. */
 enum prism_err parse_duration_ms(const char *s, long min, long max, long *out);
 
