@@ -14,10 +14,11 @@ port=${PORT:-8080}
 
 stop() {
 	for p in "$qs/run/lighttpd.pid" "$qs/run/prism.pid"; do
-		if [ -f "$p" ] && kill -0 "$(cat "$p")" 2>/dev/null; then
-			kill -TERM "$(cat "$p")"
+		pid=$(cat "$p" 2>/dev/null) || continue
+		if kill -0 "$pid" 2>/dev/null; then
+			kill -TERM "$pid"
 			i=0
-			while kill -0 "$(cat "$p")" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+			while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 		fi
 		rm -f "$p"
 	done
