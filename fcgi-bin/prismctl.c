@@ -261,7 +261,7 @@ cmd_check_config(int argc, char **argv)
 
 /* Loads and validates the configuration and opens its store; prints the reason and returns NULL on failure. */
 static struct store *
-open_configured_store(const char *path, const char *cmd)
+open_configured_store(const char *path, const char *cmd, bool migrate)
 {
 	struct buf errors;
 	buf_init(&errors, 64 * 1024);
@@ -279,8 +279,11 @@ open_configured_store(const char *path, const char *cmd)
 	log_set_level(LOG_LVL_WARN);
 	struct store *s = NULL;
 	char err[512];
-	if (store_open(cfg, &s, err, sizeof err)) {
+	int applied;
+	/* Every command works on a current schema, also on a store the server has never opened. */
+	if (store_open(cfg, &s, err, sizeof err) || (migrate && s->ops->migrate(s, &applied, err, sizeof err))) {
 		fprintf(stderr, "prismctl %s: %s\n", cmd, err);
+		store_close(s);
 		s = NULL;
 	}
 	config_release(cfg);
@@ -343,7 +346,7 @@ cmd_migrate(int argc, char **argv)
 	int rc = parse_store_args(argc, argv, &a, false);
 	if (rc)
 		return rc;
-	struct store *s = open_configured_store(a.config, "migrate");
+	struct store *s = open_configured_store(a.config, "migrate", false);
 	if (!s)
 		return 1;
 	int applied = 0;
@@ -364,7 +367,7 @@ cmd_export(int argc, char **argv)
 	int rc = parse_store_args(argc, argv, &a, false);
 	if (rc)
 		return rc;
-	struct store *s = open_configured_store(a.config, "export");
+	struct store *s = open_configured_store(a.config, "export", true);
 	if (!s)
 		return 1;
 	json_t *doc = NULL;
@@ -411,7 +414,7 @@ cmd_import(int argc, char **argv)
 		fprintf(stderr, "prismctl import: %s:%d:%d: %s\n", a.file, jerr.line, jerr.column, jerr.text);
 		return 1;
 	}
-	struct store *s = open_configured_store(a.config, "import");
+	struct store *s = open_configured_store(a.config, "import", true);
 	if (!s) {
 		json_decref(in);
 		return 1;
@@ -445,7 +448,7 @@ cmd_dump(int argc, char **argv)
 		fprintf(stderr, "prismctl dump: unknown collection '%s'\n", a.file);
 		return 2;
 	}
-	struct store *s = open_configured_store(a.config, "dump");
+	struct store *s = open_configured_store(a.config, "dump", true);
 	if (!s)
 		return 1;
 	struct store_query q = { NULL, 0, NULL, true, a.limit, NULL };

@@ -11,8 +11,9 @@
  *   - collections with `timestamps` get createdAt/updatedAt maintained by the store.
  *
  * Errors: PRISM_E_NOT_FOUND (no such document), PRISM_E_CONFLICT (duplicate unique key, stale version),
- * PRISM_E_BAD_REQUEST (a query or document the store cannot express), PRISM_E_STORE (the store is down
- * or failed; detail in the caller's err buffer), PRISM_E_TIMEOUT.  A failed write changes nothing.
+ * PRISM_E_BAD_REQUEST (a query or document the store cannot express), PRISM_E_STORE (the store is down,
+ * busy past store_timeout, or failed: 503 to clients; detail in the caller's err buffer).  A failed write
+ * changes nothing.
  *
  * Thread-safety: one struct store is shared by all threads of a process; backends keep per-thread
  * connections (SQLite) or a client pool (MongoDB).  Open the store after fork(), never before.

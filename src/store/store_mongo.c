@@ -195,7 +195,7 @@ map_error(const struct mongo_store *ms, const bson_error_t *e, const bson_t *rep
 		    strstr(e->message, "UNIQUE constraint failed") || strstr(e->message, "duplicate key"))
 			rc = PRISM_E_CONFLICT;
 		else if (server_code_is(code, timeouts, 2))
-			rc = PRISM_E_TIMEOUT;
+			rc = PRISM_E_STORE;
 		else if (server_code_is(code, bad, sizeof bad / sizeof bad[0]))
 			rc = PRISM_E_BAD_REQUEST;
 	} else if (e->domain == MONGOC_ERROR_BSON ||
@@ -203,7 +203,7 @@ map_error(const struct mongo_store *ms, const bson_error_t *e, const bson_t *rep
 		rc = PRISM_E_BAD_REQUEST;
 	} else if (e->domain == MONGOC_ERROR_STREAM && e->code == MONGOC_ERROR_STREAM_SOCKET &&
 		   (strstr(e->message, "timed out") || strstr(e->message, "Timed out"))) {
-		rc = PRISM_E_TIMEOUT;
+		rc = PRISM_E_STORE;
 	}
 	snprintf(err, errlen, "mongodb %s: %s", what, e->message);
 	scrub_secret(err, ms->password);
@@ -769,7 +769,7 @@ conn_open(struct mongo_store *ms, const char *coll, struct conn *k, char *err, s
 	k->client = mongoc_client_pool_pop(ms->pool);
 	if (!k->client) {
 		snprintf(err, errlen, "mongodb: no free connection within %ld ms", ms->timeout_ms);
-		return PRISM_E_TIMEOUT;
+		return PRISM_E_STORE;
 	}
 	if (coll)
 		k->coll = mongoc_client_get_collection(k->client, ms->db, coll);
@@ -1044,7 +1044,7 @@ rmw_begin(struct mongo_store *ms, struct conn *k, const char *coll, const char *
 	pthread_mutex_t *m = &ms->stripes[h % MONGO_RMW_STRIPES];
 	if (pthread_mutex_timedlock(m, &until) != 0) {
 		snprintf(err, errlen, "mongodb: a write to %s waited %ld ms for another one", coll, ms->timeout_ms);
-		return PRISM_E_TIMEOUT;
+		return PRISM_E_STORE;
 	}
 	r->stripe = m;
 	snprintf(r->name, sizeof r->name, "%s:%016llx", coll, (unsigned long long)h);
@@ -1060,7 +1060,7 @@ rmw_begin(struct mongo_store *ms, struct conn *k, const char *coll, const char *
 		if (clock_monotonic_ms() >= deadline) {
 			snprintf(err, errlen, "mongodb: a write to %s waited %ld ms for another process", coll,
 				 ms->timeout_ms);
-			rc = PRISM_E_TIMEOUT;
+			rc = PRISM_E_STORE;
 			break;
 		}
 		unsigned jitter = 0;
@@ -2042,8 +2042,7 @@ store_mongo_open(const char *uri_text, long timeout_ms, struct store **out, char
 	if (rc) {
 		size_t used = strlen(err);
 		snprintf(err + used, errlen - used, " (%s)", safe);
-		if (rc != PRISM_E_TIMEOUT)
-			rc = PRISM_E_STORE;
+		rc = PRISM_E_STORE;
 		goto out;
 	}
 	detect_nonatomic(ms);

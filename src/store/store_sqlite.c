@@ -74,7 +74,7 @@ db_error(sqlite3 *db, int rc, const char *what, char *err, size_t errlen)
 	snprintf(err, errlen, "%s: %s", what, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
 	switch (rc & 0xff) {
 	case SQLITE_CONSTRAINT: return PRISM_E_CONFLICT;
-	case SQLITE_BUSY: case SQLITE_LOCKED: return PRISM_E_TIMEOUT;
+	case SQLITE_BUSY: case SQLITE_LOCKED: return PRISM_E_STORE;   /* busy past store_timeout */
 	case SQLITE_NOMEM: return PRISM_E_NOMEM;
 	default: return PRISM_E_STORE;
 	}
@@ -158,7 +158,7 @@ exec_sql(struct conn *c, const char *sql, char *err, size_t errlen)
 	snprintf(err, errlen, "%s", msg ? msg : sqlite3_errstr(rc));
 	sqlite3_free(msg);
 	switch (rc & 0xff) {
-	case SQLITE_BUSY: case SQLITE_LOCKED: return PRISM_E_TIMEOUT;
+	case SQLITE_BUSY: case SQLITE_LOCKED: return PRISM_E_STORE;   /* busy past store_timeout */
 	case SQLITE_CONSTRAINT: return PRISM_E_CONFLICT;
 	default: return PRISM_E_STORE;
 	}
