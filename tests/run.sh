@@ -14,6 +14,9 @@ make -j2 >/dev/null || { make; exit 1; }
 extra_pass=0
 extra_fail=0
 if [ "${1:-}" = "--distcheck" ]; then
+	# The unpacked tarball has no node_modules; its tests use the ones installed here.
+	PRISM_NODE_MODULES=$(pwd)/tests/node/node_modules
+	export PRISM_NODE_MODULES
 	if make distcheck >distcheck.log 2>&1; then
 		extra_pass=1
 		echo "PASS: make distcheck"

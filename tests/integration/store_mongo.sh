@@ -42,8 +42,11 @@ else
 fi
 
 # 2. A database as the original writes it (official Node.js driver: ObjectId, Date, Int32, Double, __v).
-NODE_PATH=$top_srcdir/tests/node/node_modules
+# The npm packages of tests/node (tools/install-deps --test); a release tarball's test run gets their
+# location from the source tree through PRISM_NODE_MODULES.
+NODE_PATH=${PRISM_NODE_MODULES:-$top_srcdir/tests/node/node_modules}
 export NODE_PATH
+[ -d "$NODE_PATH/mongodb" ] || t_fail "the mongodb npm package is installed (tools/install-deps --test)" "missing in $NODE_PATH"
 t_run "original-shaped documents loaded" node "$top_srcdir/tests/fixtures/original-db.js" load "$URI/openmodelprism"
 t_make_config "mongo_uri = $URI/openmodelprism"
 t_run "prismctl migrate creates the indexes" "$PRISMCTL" migrate --config "$T_CONF"
