@@ -5,6 +5,8 @@
 #include <ctype.h>
 #include <string.h>
 
+#include "analytics/prometheus.h"
+#include "core/iplimit.h"
 #include "core/response.h"
 #include "core/router.h"
 #include "util/clock.h"
@@ -82,6 +84,11 @@ front_handle(struct request *req, FCGX_Request *fcgx, char **cgi_env)
 		answer_options(req, m.allow);
 		goto out;
 	}
+	err = iplimit_check(req);
+	if (err) {
+		answer_error(req, err);
+		goto out;
+	}
 	err = m.route->handler(req);
 	if (err && !req->headers_sent)
 		answer_error(req, err);
@@ -98,6 +105,7 @@ out:
 		request_discard_body(req);
 	else if (!req->client_gone)
 		request_flush(req);
+	prometheus_record(req, clock_monotonic_us() - req->start_us);
 	access_log(req);
 	request_end(req);
 	config_release(cfg);

@@ -23,6 +23,7 @@ typedef enum prism_err (*route_handler)(struct request *req);
 
 #define RF_DIAG      0x1u    /* only with diag_endpoints = true */
 #define RF_NO_LOG    0x2u    /* not in the access log (health probes) */
+#define RF_LOGIN     0x4u    /* counted against ratelimit_login instead of the admin limit */
 
 struct route {
 	const char *method;

@@ -6,11 +6,13 @@
 #include "config.h"
 #include "core/router.h"
 
+#include "analytics/prometheus.h"
 #include "core/diag.h"
 #include "core/health.h"
 
 const struct route prism_routes[] = {
 	{ "GET", "/health", health_get, RK_CORE, ROLES_ALL, RF_NO_LOG },
+	{ "GET", "/metrics", prometheus_get, RK_CORE, ROLES_ALL, RF_NO_LOG },
 
 	/* diagnostics (diag_endpoints = true) */
 	{ "GET", "/_diag/sse", diag_sse, RK_CORE, ROLES_ALL, RF_DIAG },

@@ -22,6 +22,7 @@
 
 #include "core/front.h"
 #include "core/request.h"
+#include "shm/segment.h"
 #include "store/store.h"
 #include "util/clock.h"
 #include "util/limits.h"
@@ -522,6 +523,32 @@ supervise(int listen_fd, const struct server_opts *opts, const char *unix_path)
 	return 0;
 }
 
+/* The instance's shared-memory segment: created by the first process (the daemon's supervisor, before it
+ * forks), attached by the others.  A segment of another layout version stops the start. */
+static bool
+open_segment(const struct config *cfg, const struct server_opts *opts, char *name, size_t namelen)
+{
+	char err[512];
+	if (*cfg->shm_name) {
+		snprintf(name, namelen, "%s", cfg->shm_name);
+	} else {
+		/* One instance = one configuration file and one socket. */
+		char key[2200];
+		snprintf(key, sizeof key, "%s|%s", opts->config_path ? opts->config_path : "", cfg->listen);
+		if (shm_segment_default_name(key, name, namelen)) {
+			log_error("cannot derive the shared-memory name");
+			return false;
+		}
+	}
+	struct shm_segment *seg = NULL;
+	if (shm_segment_open(name, (size_t)cfg->shm_size, &seg, err, sizeof err)) {
+		log_error("shared memory: %s", err);
+		return false;
+	}
+	shm_segment_set_current(seg);
+	return true;
+}
+
 int
 server_run(const struct server_opts *opts)
 {
@@ -533,7 +560,14 @@ server_run(const struct server_opts *opts)
 		return 1;
 	}
 	int rc;
+	char shm_name[64];
 	if (!check_store_at_start()) {
+		config_release(cfg);
+		return 1;
+	}
+	/* A CGI request lives for one process: it keeps no shared state (no segment, no limits). */
+	bool cgi = !*cfg->listen && FCGX_IsCGI();
+	if (!cgi && !open_segment(cfg, opts, shm_name, sizeof shm_name)) {
 		config_release(cfg);
 		return 1;
 	}
@@ -548,7 +582,11 @@ server_run(const struct server_opts *opts)
 			 cfg->listen, config_role_name(cfg->role), cfg->processes, cfg->threads);
 		config_release(cfg);
 		rc = supervise(fd, opts, unix_path);
-	} else if (FCGX_IsCGI()) {
+		/* The daemon owns its segment: the next start begins with fresh state (and a new layout after
+		 * an upgrade).  Web-server-spawned processes share theirs with siblings and leave it. */
+		char err[256];
+		shm_segment_unlink(shm_name, err, sizeof err);
+	} else if (cgi) {
 		config_release(cfg);
 		char err[512];
 		if (connect_store(err, sizeof err))

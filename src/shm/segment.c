@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -275,6 +276,20 @@ shm_segment_close(struct shm_segment *seg)
 		return;
 	munmap(seg->map, seg->size);
 	free(seg);
+}
+
+static _Atomic(struct shm_segment *) current_segment;
+
+struct shm_segment *
+shm_segment_current(void)
+{
+	return atomic_load(&current_segment);
+}
+
+void
+shm_segment_set_current(struct shm_segment *seg)
+{
+	atomic_store(&current_segment, seg);
 }
 
 enum prism_err

@@ -165,6 +165,9 @@ enum prism_err shm_segment_open(const char *name, size_t size_hint, struct shm_s
 				size_t errlen);
 /* Unmaps; NULL is a no-op.  The segment stays for the other processes. */
 void shm_segment_close(struct shm_segment *seg);
+/* The process's segment (set by the server at start, inherited across fork); NULL when none. */
+struct shm_segment *shm_segment_current(void);
+void shm_segment_set_current(struct shm_segment *seg);
 /* Removes the name (processes that have it mapped keep using their mapping).  A missing name is PRISM_OK. */
 enum prism_err shm_segment_unlink(const char *name, char *err, size_t errlen);
 /* "/model-prism-<first 12 hex of SHA-256(instance_key)>": two instances of one host never collide as long

@@ -86,6 +86,24 @@ const struct cfg_def config_defs[] = {
 	  "Comma-separated addresses or CIDR prefixes whose X-Forwarded-For is believed" },
 	{ "diag_endpoints", NULL, CFG_BOOL, "false", 0, 0, NULL, CFG_RELOAD, OFF(diag_endpoints),
 	  "Serve /_diag/sse, /_diag/sleep and /_diag/echo, which show what the web server passes on (streaming, draining, client address, bodies); off in production" },
+
+	/* shared memory, per-IP limits, metrics */
+	{ "shm_name", NULL, CFG_STRING, "", 0, 60, NULL, 0, OFF(shm_name),
+	  "POSIX shared-memory segment of this instance (/name); empty = derived from the configuration file and listen, so two instances never share one" },
+	{ "shm_size", NULL, CFG_SIZE, "8m", 1048576, 1073741824, NULL, 0, OFF(shm_size),
+	  "Size of the shared-memory segment; it decides how many rate-limit keys (clients, tenants) are tracked at once" },
+	{ "ratelimit_login", NULL, CFG_INT, "20", 0, 1000000, NULL, CFG_RELOAD, OFF(ratelimit_login),
+	  "Login attempts per minute per client address (0 = no limit)" },
+	{ "ratelimit_admin", NULL, CFG_INT, "300", 0, 1000000, NULL, CFG_RELOAD, OFF(ratelimit_admin),
+	  "Admin API requests per minute per client address (0 = no limit)" },
+	{ "ratelimit_gateway", NULL, CFG_INT, "600", 0, 1000000, NULL, CFG_RELOAD, OFF(ratelimit_gateway),
+	  "Gateway requests per minute per client address (0 = no limit)" },
+	{ "ratelimit_ipv6_prefix", NULL, CFG_INT, "64", 1, 128, NULL, CFG_RELOAD, OFF(ratelimit_ipv6_prefix),
+	  "IPv6 clients are limited per network of this prefix length, so rotating addresses gains nothing" },
+	{ "metrics_allow", NULL, CFG_LIST, "127.0.0.0/8, ::1", 0, 0, NULL, CFG_RELOAD, OFF(metrics_allow),
+	  "Comma-separated addresses or CIDR prefixes that may read /metrics without a token" },
+	{ "metrics_token", NULL, CFG_STRING, "", 0, 4096, NULL, CFG_SECRET | CFG_RELOAD, OFF(metrics_token),
+	  "Bearer token that also grants access to /metrics (for scrapers outside metrics_allow); empty = none" },
 	{ NULL, NULL, 0, NULL, 0, 0, NULL, 0, 0, NULL },
 };
 
@@ -131,7 +149,7 @@ trim(char *s)
 static bool
 list_item_ok(const struct cfg_def *def, const char *item, char *why, size_t whylen)
 {
-	if (def->offset == OFF(trusted_proxies)) {
+	if (def->offset == OFF(trusted_proxies) || def->offset == OFF(metrics_allow)) {
 		struct netprefix p;
 		if (netprefix_parse(item, &p)) {
 			snprintf(why, whylen, "'%s' is not an IP address or CIDR prefix", item);
@@ -278,6 +296,7 @@ config_free(struct config *cfg)
 		}
 	}
 	free(cfg->proxy_prefixes);
+	free(cfg->metrics_prefixes);
 	free(cfg->source);
 	free(cfg);
 }
@@ -437,16 +456,24 @@ apply_env(struct config *cfg, config_env_fn env, struct buf *errors)
 }
 
 /* Fields computed from others. */
+static struct netprefix *
+parse_prefixes(const struct cfg_list *l)
+{
+	if (!l->n)
+		return NULL;
+	struct netprefix *p = xcalloc(l->n, sizeof *p);
+	for (size_t i = 0; i < l->n; i++)
+		netprefix_parse(l->items[i], &p[i]);
+	return p;
+}
+
 static void
 derive(struct config *cfg)
 {
 	free(cfg->proxy_prefixes);
-	cfg->proxy_prefixes = NULL;
-	if (cfg->trusted_proxies.n) {
-		cfg->proxy_prefixes = xcalloc(cfg->trusted_proxies.n, sizeof *cfg->proxy_prefixes);
-		for (size_t i = 0; i < cfg->trusted_proxies.n; i++)
-			netprefix_parse(cfg->trusted_proxies.items[i], &cfg->proxy_prefixes[i]);
-	}
+	cfg->proxy_prefixes = parse_prefixes(&cfg->trusted_proxies);
+	free(cfg->metrics_prefixes);
+	cfg->metrics_prefixes = parse_prefixes(&cfg->metrics_allow);
 }
 
 enum prism_err
@@ -577,6 +604,14 @@ config_validate(const struct config *cfg, struct buf *errors)
 	}
 	if (strncmp(cfg->store, "sqlite:/", 8) != 0) {
 		buf_printf(errors, "store: '%s' must be sqlite:/ABSOLUTE/PATH\n", cfg->store);
+		ok = false;
+	}
+	if (*cfg->shm_name && (cfg->shm_name[0] != '/' || strchr(cfg->shm_name + 1, '/'))) {
+		buf_printf(errors, "shm_name: '%s' must be /NAME without further slashes\n", cfg->shm_name);
+		ok = false;
+	}
+	if (*cfg->metrics_token && strlen(cfg->metrics_token) < 16) {
+		buf_printf(errors, "metrics_token is too short (at least 16 characters)\n");
 		ok = false;
 	}
 	if (*cfg->mongo_uri && strncmp(cfg->mongo_uri, "mongodb://", 10) != 0 &&

@@ -63,6 +63,17 @@ struct config {
 	struct cfg_list trusted_proxies;
 	struct netprefix *proxy_prefixes;   /* parsed trusted_proxies */
 	bool diag_endpoints;
+
+	/* shared memory, per-IP limits, metrics */
+	char *shm_name;
+	long shm_size;
+	long ratelimit_login;
+	long ratelimit_admin;
+	long ratelimit_gateway;
+	long ratelimit_ipv6_prefix;
+	struct cfg_list metrics_allow;
+	struct netprefix *metrics_prefixes;   /* parsed metrics_allow */
+	char *metrics_token;
 };
 
 enum cfg_type { CFG_STRING, CFG_INT, CFG_BOOL, CFG_SIZE, CFG_DURATION, CFG_ENUM, CFG_LIST, CFG_MODE };

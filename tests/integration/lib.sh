@@ -13,6 +13,7 @@ T_PIDS=()
 T_LOGS=()
 T_TMP=$(mktemp -d "${TMPDIR:-/tmp}/prism-test.XXXXXX")
 chmod 755 "$T_TMP"
+T_SHM=prism-test-${T_TMP##*.}        # this test's shared-memory segment, removed at exit
 : "${top_srcdir:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
 : "${top_builddir:=$top_srcdir}"
 : "${PRISM_FCGI:=$top_builddir/fcgi-bin/prism.fcgi}"
@@ -58,6 +59,7 @@ t_cleanup() {
 			tail -n 40 "$f" | sed 's/^/# /'
 		done
 	fi
+	rm -f "/dev/shm/$T_SHM"
 	[ "${KEEP_TMP:-0}" = 1 ] || rm -rf "$T_TMP"
 }
 # The plan comes last; failures are reported per test line, so the exit status stays 0 (an early exit
@@ -93,6 +95,7 @@ t_make_config() {
 	{
 		echo "diag_endpoints = true"
 		echo "shutdown_grace = 10s"
+		echo "shm_name = /$T_SHM"
 		local line
 		for line in "$@"; do echo "$line"; done
 	} >>"$T_TMP/etc/prism.conf"
@@ -107,7 +110,14 @@ t_start_prism() {
 	T_PRISM_PID=$!
 	t_track "$T_PRISM_PID"
 	t_log "$T_TMP/prism.log"
-	t_wait_for test -S "$T_PRISM_SOCK"
+	# Up when this process says so (a socket file alone may be a stale one), down when it has exited.
+	local i
+	for i in $(seq 1 100); do
+		grep -q "\[$T_PRISM_PID\] info: prism.fcgi .* listening on" "$T_TMP/prism.log" && return 0
+		kill -0 "$T_PRISM_PID" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
 }
 
 # The worker pids of the daemon.
