@@ -71,11 +71,14 @@ t_done() {
 trap 't_cleanup' EXIT
 trap 'exit 130' INT TERM
 
-# A loopback port nobody listens on.
+# A loopback port nobody listens on, below the kernel's ephemeral range (32768 and up), where client
+# connections of parallel tests could hold it.
 t_free_port() {
-	local p
+	local p lo
+	lo=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+	[ "$lo" -gt 21000 ] || lo=32768
 	for _ in $(seq 1 100); do
-		p=$((20000 + RANDOM % 40000))
+		p=$((20000 + RANDOM % (lo - 20000)))
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return 0; fi
 	done
 	return 1
@@ -123,9 +126,19 @@ t_start_prism() {
 # The worker pids of the daemon.
 t_prism_workers() { pgrep -P "$T_PRISM_PID" | sort; }
 
-# Starts lighttpd from one of the shipped examples (daemon or binpath) on a free port.
-# Sets T_PORT, T_BASE (http://127.0.0.1:PORT) and T_LIGHTTPD_PID.
+# Starts lighttpd from one of the shipped examples (daemon or binpath) on a free port, trying another port
+# when a parallel test took the chosen one first.  Sets T_PORT, T_BASE (http://127.0.0.1:PORT) and
+# T_LIGHTTPD_PID.
 t_start_lighttpd() {
+	local try
+	for try in 1 2 3; do
+		t_start_lighttpd_once "$1" && return 0
+		kill "$T_LIGHTTPD_PID" 2>/dev/null
+		wait "$T_LIGHTTPD_PID" 2>/dev/null
+	done
+	return 1
+}
+t_start_lighttpd_once() {
 	local mode=$1 src
 	src=$top_builddir/conf-examples/lighttpd-$mode.conf
 	[ -f "$src" ] || src=$top_srcdir/conf-examples/lighttpd-$mode.conf
@@ -150,7 +163,13 @@ t_start_lighttpd() {
 	T_LIGHTTPD_PID=$!
 	t_track "$T_LIGHTTPD_PID"
 	T_BASE=http://127.0.0.1:$T_PORT
-	t_wait_for curl -sf -o /dev/null "$T_BASE/health"
+	local i
+	for i in $(seq 1 100); do
+		curl -sf -o /dev/null "$T_BASE/health" && return 0
+		kill -0 "$T_LIGHTTPD_PID" 2>/dev/null || return 1     # e.g. the port was taken meanwhile
+		sleep 0.1
+	done
+	return 1
 }
 
 # curl helpers: t_get URL → "STATUS BODY" is split into T_STATUS, T_BODY, T_HEADERS (file).
