@@ -165,7 +165,8 @@ t_start_lighttpd_once() {
 	T_BASE=http://127.0.0.1:$T_PORT
 	local i
 	for i in $(seq 1 100); do
-		curl -sf -o /dev/null "$T_BASE/health" && return 0
+		# Up when prism.fcgi answers through it at all (a 503 while the store is down counts).
+		[ "$(curl -s -o /dev/null -w '%{http_code}' "$T_BASE/health")" != 000 ] && return 0
 		kill -0 "$T_LIGHTTPD_PID" 2>/dev/null || return 1     # e.g. the port was taken meanwhile
 		sleep 0.1
 	done
