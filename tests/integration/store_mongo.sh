@@ -97,6 +97,9 @@ t_start_lighttpd daemon >/dev/null 2>&1
 code=$(curl -s -o "$T_TMP/h.json" -w '%{http_code}' "http://127.0.0.1:$T_PORT/health")
 t_is "health 503 while the store is down" "$code" 503
 t_is "health says db_not_ready" "$(t_json status <"$T_TMP/h.json")" db_not_ready
+# The worker has seen the outage (its first attempt timed out) before the server comes back.
+t_wait_for grep -q 'store unavailable (attempt 1' "$T_TMP/prism.log"
+t_like "the failed attempt was logged" "$(cat "$T_TMP/prism.log")" 'store unavailable \(attempt 1'
 start_ferret "$PORT" || t_fail "FerretDB restarted"
 ok=0
 for _ in $(seq 1 100); do
@@ -104,5 +107,5 @@ for _ in $(seq 1 100); do
 	sleep 0.2
 done
 t_is "health 200 once the store is back" "$ok" 1
-t_like "the retries were logged" "$(cat "$T_TMP/prism.log")" 'store unavailable \(attempt 1'
+t_like "and the reconnection" "$(cat "$T_TMP/prism.log")" 'store: connected after [0-9]+ attempts'
 t_done
