@@ -23,7 +23,7 @@ answer_options(struct request *req, const char *allow)
 		resp_header(req, "Access-Control-Allow-Methods", allow);
 		const char *want = request_header(req, "access-control-request-headers");
 		/* Reflect the requested header names when they are plain tokens (SDKs add their own x-* headers). */
-		if (want && resp_header_valid("X", want) && strlen(want) < 1024 && !strpbrk(want, ";:\"")) 
+		if (want && resp_header_valid("X", want) && strlen(want) < 1024 && !strpbrk(want, ";:\""))
 			resp_header(req, "Access-Control-Allow-Headers", want);
 		else
 			resp_header(req, "Access-Control-Allow-Headers", "Authorization, Content-Type, X-Request-Id");
