@@ -16,6 +16,7 @@
 
 #include <openssl/sha.h>
 
+#include "shm/tenantcache.h"
 #include "util/clock.h"
 #include "util/rand.h"
 #include "util/xalloc.h"
@@ -99,6 +100,10 @@ init_layout(struct shm_layout *L, size_t size, uint32_t rl_slots, char *err, siz
 	/* Label id 0 is the overflow bucket; it exists from the start. */
 	snprintf(L->mx.label[0].text, sizeof L->mx.label[0].text, "overflow=\"true\"");
 	atomic_store_explicit(&L->mx.nlabels, 1, memory_order_relaxed);
+	if (tenantcache_layout_init(&L->tc)) {
+		seterr(err, errlen, "cannot initialise the tenant cache locks");
+		return PRISM_E_INTERNAL;
+	}
 	L->hdr.magic = SHM_MAGIC;
 	L->hdr.layout_version = SHM_LAYOUT_VERSION;
 	L->hdr.header_size = (uint32_t)sizeof(struct shm_layout);

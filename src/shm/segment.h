@@ -1,23 +1,24 @@
 /* segment.h -- the per-host POSIX shared-memory segment: creation, attachment, layout, robust locks.
  *
  * One segment per host and instance holds what must be exact across every process of the pool: rate-limit
- * windows (ratelimit.h), circuit breakers (breaker.h) and metrics (metrics.h).  The first process creates it
- * (shm_open O_CREAT|O_EXCL, mode 0600), sizes it, initialises every robust process-shared mutex and then
- * publishes `ready`; every other process attaches, waits (bounded) for `ready` and checks magic, layout
- * version and size.  A segment of another layout version is never read: attaching fails with a message that
- * names the segment and tells the operator what to do.
+ * windows (ratelimit.h), circuit breakers (breaker.h), metrics (metrics.h) and the tenant/API-key cache
+ * (tenantcache.h).  The first process creates it (shm_open O_CREAT|O_EXCL, mode 0600), sizes it, initialises
+ * every robust process-shared mutex and then publishes `ready`; every other process attaches, waits
+ * (bounded) for `ready` and checks magic, layout version and size.  A segment of another layout version is
+ * never read: attaching fails with a message that names the segment and tells the operator what to do.
  *
  * The layout below is the contract between builds: integers, fixed-size arrays and mutexes only (no floats,
  * no pointers), every offset fixed by the types.  Any change to a struct in this file must bump
  * SHM_LAYOUT_VERSION.  The rate-limit slot array is the only variable part: its length is chosen by the
  * creator (from size_hint) and recorded in the header.
  *
- * Locks: each table has its own robust mutexes (64 stripes for the rate-limit table, one for the breakers,
- * one for the metric label table).  They are held only for a lookup and an update in memory, never across
- * I/O.  A process killed while holding one leaves it in EOWNERDEAD: the next locker repairs the table (each
- * slot carries a sequence number that is odd while an update is in progress) and marks the mutex
- * consistent before unlocking, so ENOTRECOVERABLE cannot happen.  Metric values are C11 atomics and need no
- * lock.
+ * Locks: each table has its own robust mutexes (64 stripes for the rate-limit table, 64 for the tenant
+ * cache, one for the breakers, one for the metric label table); the tenant-cache stripes are initialised by
+ * their first user (tenantcache.c), not by the creator.  They are held only for a lookup and an update in
+ * memory, never across I/O.  A process killed while holding one leaves it in EOWNERDEAD: the next locker
+ * repairs the table (each slot carries a sequence number that is odd while an update is in progress) and
+ * marks the mutex consistent before unlocking, so ENOTRECOVERABLE cannot happen.  Metric values are C11
+ * atomics and need no lock.
  *
  * Ownership: shm_segment_open returns a handle owned by the caller (shm_segment_close unmaps it; the segment
  * itself lives until shm_segment_unlink).  A handle may be shared by all threads of a process, and a child
@@ -35,7 +36,7 @@
 #include "util/err.h"
 
 #define SHM_MAGIC            UINT64_C(0x4d5052534d534731)  /* "MPRSMSG1" */
-#define SHM_LAYOUT_VERSION   1u
+#define SHM_LAYOUT_VERSION   2u        /* 2: tenant/API-key cache */
 #define SHM_NAME_MAX         64        /* including the leading '/' and the NUL */
 #define SHM_READY_WAIT_MS    3000      /* how long an attacher waits for the creator to finish */
 
@@ -60,6 +61,14 @@
 #define SHM_COUNTERS         8         /* counter families */
 #define SHM_HISTOGRAMS       2         /* histogram families */
 #define SHM_HIST_BUCKETS     16        /* finite bounds + the +Inf bucket */
+
+/* Tenant/API-key cache (see tenantcache.h). */
+#define SHM_TC_SLOTS         4096      /* cached keys per host */
+#define SHM_TC_STRIPES       64        /* lock stripes; each owns SHM_TC_SLOTS / SHM_TC_STRIPES slots */
+#define SHM_TC_PROBE         16        /* slots examined per lookup (within the stripe) */
+#define SHM_TC_HASH_LEN      32        /* SHA-256 of the API key */
+#define SHM_TC_ID_MAX        25        /* tenant and key ids: 24 hex + NUL */
+#define SHM_TC_SLUG_MAX      49        /* tenant slug: up to 48 bytes + NUL */
 
 /* Every mutex sits alone on its cache line; the alignment also makes every table 64-byte aligned. */
 struct shm_lock {
@@ -139,11 +148,53 @@ struct shm_metrics_area {
 	atomic_long hist_sum_us[SHM_HISTOGRAMS][SHM_LABELS];
 };
 
+/* seq: odd while a locker is writing the slot; a slot found odd after EOWNERDEAD is emptied.  A slot is
+ * valid only while epoch equals the table's local_epoch. */
+struct shm_tc_slot {
+	int64_t epoch;                 /* local_epoch the snapshot was read under */
+	int64_t inserted_at_ms;        /* monotonic clock */
+	int64_t key_expires_at_ms;     /* wall clock; 0 = never */
+	int64_t rpm_limit;
+	int64_t tpm_limit;
+	uint32_t seq;
+	uint8_t used;                  /* 0 = free */
+	uint8_t tenant_enabled;
+	uint8_t key_enabled;
+	uint8_t model_policy_mode;
+	uint8_t routing_enabled;
+	uint8_t routing_force_mode;
+	uint8_t pad0[2];
+	unsigned char key_hash[SHM_TC_HASH_LEN];
+	char tenant_id[SHM_TC_ID_MAX];
+	char key_id[SHM_TC_ID_MAX];
+	char slug[SHM_TC_SLUG_MAX];
+	char pad1[9];                  /* to 192 bytes: three cache lines */
+};
+
+#define SHM_TC_INIT_NONE  0u
+#define SHM_TC_INIT_READY 2u
+struct shm_tc_table {
+	struct shm_lock stripe[SHM_TC_STRIPES];
+	atomic_uint init;              /* SHM_TC_INIT_*: the stripes are set up by the first user */
+	uint32_t pad0;
+	atomic_llong generation;       /* the last store generation observed */
+	atomic_llong local_epoch;      /* bumped by every invalidation; slots of another epoch are stale */
+	atomic_long used;              /* filled slots (emptied only by a repair) */
+	atomic_long hits;
+	atomic_long misses;
+	atomic_long evictions;         /* live or stale entries replaced by another key */
+	atomic_long stale_puts;        /* puts refused because an invalidation happened meanwhile */
+	atomic_long invalidations;
+	atomic_long repaired;          /* slots emptied after a holder died mid-update */
+	struct shm_tc_slot slot[SHM_TC_SLOTS];
+};
+
 struct shm_layout {
 	struct shm_header hdr;
 	struct shm_rl_table rl;
 	struct shm_breaker_table br;
 	struct shm_metrics_area mx;
+	struct shm_tc_table tc;
 	/* followed by struct shm_rl_slot[hdr.rl_slots], 64-byte aligned */
 };
 
@@ -158,7 +209,7 @@ struct shm_segment {
 
 /* Creates or attaches the segment `name` ("/model-prism-..."), no other '/', shorter than SHM_NAME_MAX).
  * size_hint is the total size the creator should use; it decides how many rate-limit keys fit (0: the
- * default, 16384 keys in about 6.5 MiB; a small value gives the minimum, 1024 keys) and is ignored when
+ * default, 16384 keys in about 7 MiB; a small value gives the minimum, 1024 keys) and is ignored when
  * attaching (the creator's size wins).  On failure returns PRISM_E_IO or PRISM_E_CONFIG with a message for
  * the operator in err. */
 enum prism_err shm_segment_open(const char *name, size_t size_hint, struct shm_segment **out, char *err,
