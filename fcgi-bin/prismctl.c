@@ -6,12 +6,15 @@
  *   prismctl export [--config FILE] [--output FILE]
  *   prismctl import [--config FILE] [--dry-run] FILE
  *   prismctl dump [--config FILE] [--limit N] COLLECTION
+ *   prismctl shm [--config FILE] [--remove]
  *   prismctl keys            (the configuration table: name, default, variable, reloadable, description)
  *   prismctl version
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <stdbool.h>
@@ -24,6 +27,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "shm/breaker.h"
+#include "shm/segment.h"
+#include "shm/tenantcache.h"
 #include "store/store.h"
 #include "store/transfer.h"
 #include "util/buf.h"
@@ -61,6 +67,7 @@ usage(FILE *out)
 		"       prismctl export [--config FILE] [--output FILE]\n"
 		"       prismctl import [--config FILE] [--dry-run] FILE\n"
 		"       prismctl dump [--config FILE] [--limit N] COLLECTION\n"
+		"       prismctl shm [--config FILE] [--remove]\n"
 		"       prismctl keys\n"
 		"       prismctl version\n"
 		"See prismctl(8).\n");
@@ -296,6 +303,7 @@ struct store_args {
 	const char *output;
 	const char *file;
 	int dry_run;
+	int remove;
 	long limit;
 };
 
@@ -305,15 +313,16 @@ parse_store_args(int argc, char **argv, struct store_args *a, bool want_file)
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' }, { "output", required_argument, NULL, 'o' },
 		{ "dry-run", no_argument, NULL, 'n' },      { "limit", required_argument, NULL, 'L' },
-		{ NULL, 0, NULL, 0 },
+		{ "remove", no_argument, NULL, 'R' },       { NULL, 0, NULL, 0 },
 	};
 	memset(a, 0, sizeof *a);
 	a->config = default_config_path();
 	int c;
 	optind = 1;
 	a->limit = 100;
-	while ((c = getopt_long(argc, argv, "c:o:nL:", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:o:nL:R", longopts, NULL)) != -1) {
 		switch (c) {
+		case 'R': a->remove = 1; break;
 		case 'c': a->config = optarg; break;
 		case 'o': a->output = optarg; break;
 		case 'n': a->dry_run = 1; break;
@@ -472,6 +481,109 @@ cmd_dump(int argc, char **argv)
 	return 0;
 }
 
+/* A process (other than this one) that maps `path`, or 0. */
+static long
+shm_mapped_by(const char *path)
+{
+	DIR *proc = opendir("/proc");
+	if (!proc)
+		return 0;
+	struct dirent *de;
+	long found = 0;
+	while (!found && (de = readdir(proc)) != NULL) {
+		long pid;
+		if (parse_long(de->d_name, 1, LONG_MAX, &pid) || pid == (long)getpid())
+			continue;
+		char maps[64], line[4096];
+		snprintf(maps, sizeof maps, "/proc/%ld/maps", pid);
+		FILE *f = fopen(maps, "re");
+		if (!f)
+			continue;
+		while (fgets(line, sizeof line, f)) {
+			char *p = strstr(line, path);
+			if (p && (p[strlen(path)] == '\n' || p[strlen(path)] == ' ')) {
+				found = pid;
+				break;
+			}
+		}
+		fclose(f);
+	}
+	closedir(proc);
+	return found;
+}
+
+/* The running pool's shared memory: the segment, the tenant cache and the circuit breakers. */
+static int
+cmd_shm(int argc, char **argv)
+{
+	struct store_args a;
+	int rc = parse_store_args(argc, argv, &a, false);
+	if (rc)
+		return rc;
+	struct buf errors;
+	buf_init(&errors, 64 * 1024);
+	struct config *cfg = config_load(a.config, env_lookup, &errors);
+	if (!cfg) {
+		fprintf(stderr, "%sprismctl shm: %s: configuration is NOT valid\n", buf_cstr(&errors), a.config);
+		buf_free(&errors);
+		return 1;
+	}
+	buf_free(&errors);
+	char name[SHM_NAME_MAX], key[2200], path[SHM_NAME_MAX + 16];
+	if (*cfg->shm_name)
+		snprintf(name, sizeof name, "%s", cfg->shm_name);
+	else if (!shm_instance_key(a.config, cfg->listen, key, sizeof key) ||
+		 shm_segment_default_name(key, name, sizeof name))
+		name[0] = '\0';
+	config_release(cfg);
+	/* Attach only: a missing segment means no pool runs with this configuration (do not create one). */
+	snprintf(path, sizeof path, "/dev/shm%s", name);
+	if (!name[0] || access(path, F_OK) != 0) {
+		fprintf(stderr, "prismctl shm: no shared memory %s: no pool is running with %s\n", name, a.config);
+		return 1;
+	}
+	char err[512];
+	if (a.remove) {
+		/* Only a segment nobody maps: removing a live pool's segment would split its processes' state. */
+		long holder = shm_mapped_by(path);
+		if (holder > 0) {
+			fprintf(stderr, "prismctl shm: %s is in use by process %ld; stop the pool first\n", name, holder);
+			return 1;
+		}
+		if (shm_segment_unlink(name, err, sizeof err)) {
+			fprintf(stderr, "prismctl shm: %s\n", err);
+			return 1;
+		}
+		printf("removed %s\n", name);
+		return 0;
+	}
+	struct shm_segment *seg = NULL;
+	if (shm_segment_open(name, 0, &seg, err, sizeof err)) {
+		fprintf(stderr, "prismctl shm: %s\n", err);
+		return 1;
+	}
+	const struct shm_header *h = &seg->map->hdr;
+	char created[40];
+	clock_iso8601(h->created_at_ms, created, sizeof created);
+	printf("segment %s: layout %u, %.1f MiB, created %s by pid %d, %ld lock recoveries\n", name,
+	       h->layout_version, (double)h->size / 1048576.0, created, h->creator_pid,
+	       (long)atomic_load(&seg->map->hdr.lock_recoveries));
+	printf("rate limits: %u keys tracked at most\n", h->rl_slots);
+	struct tenantcache_stats tc;
+	tenantcache_stats(seg, &tc);
+	printf("tenant cache: %ld of %ld slots, %ld hits, %ld misses, %ld evictions, %ld invalidations, "
+	       "store generation %lld\n", tc.fill, tc.capacity, tc.hits, tc.misses, tc.evictions, tc.invalidations,
+	       (long long)tc.generation);
+	struct breaker_info info[SHM_BREAKERS];
+	size_t n = breaker_snapshot(seg, clock_monotonic_ms(), info, SHM_BREAKERS);
+	printf("circuit breakers: %zu provider(s)\n", n);
+	for (size_t i = 0; i < n; i++)
+		printf("  %s %s, %d consecutive failure(s), %lld trip(s)\n", info[i].id, breaker_state_name(info[i].state),
+		       info[i].failures, (long long)info[i].trips);
+	shm_segment_close(seg);
+	return 0;
+}
+
 /* The configuration table as tab-separated lines, for scripts and for checking the documentation. */
 static int
 cmd_keys(void)
@@ -500,6 +612,8 @@ main(int argc, char **argv)
 		return cmd_export(argc - 1, argv + 1);
 	if (strcmp(cmd, "import") == 0)
 		return cmd_import(argc - 1, argv + 1);
+	if (strcmp(cmd, "shm") == 0)
+		return cmd_shm(argc - 1, argv + 1);
 	if (strcmp(cmd, "dump") == 0)
 		return cmd_dump(argc - 1, argv + 1);
 	if (strcmp(cmd, "keys") == 0)

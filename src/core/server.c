@@ -23,6 +23,7 @@
 #include "core/front.h"
 #include "core/request.h"
 #include "shm/segment.h"
+#include "shm/tenantcache.h"
 #include "store/store.h"
 #include "util/clock.h"
 #include "util/limits.h"
@@ -119,6 +120,32 @@ connect_store(char *err, size_t errlen)
 	return PRISM_OK;
 }
 
+/* Until the process stops: every generation_poll, the store's configuration generation; a change (an admin
+ * write on any host) invalidates this host's caches. */
+static void
+poll_generation(void)
+{
+	int64_t last = -1;
+	while (!atomic_load(&stopping)) {
+		struct store *s = store_current();
+		struct shm_segment *seg = shm_segment_current();
+		char err[256];
+		int64_t gen;
+		if (s && seg && s->ops->generation(s, &gen, err, sizeof err) == PRISM_OK) {
+			if (tenantcache_observe_generation(seg, gen) && last >= 0)
+				log_info("configuration generation %lld: caches invalidated", (long long)gen);
+			last = gen;
+		}
+		struct config *cfg = config_acquire();
+		long wait_ms = cfg->generation_poll_ms;
+		config_release(cfg);
+		for (long slept = 0; slept < wait_ms && !atomic_load(&stopping); slept += 100) {
+			struct timespec ts = { 0, 100 * 1000000L };
+			nanosleep(&ts, NULL);
+		}
+	}
+}
+
 /* MongoDB may be down when we start: keep trying with back-off while /health answers 503. */
 static void *
 store_connector(void *arg)
@@ -130,6 +157,7 @@ store_connector(void *arg)
 		if (connect_store(err, sizeof err) == PRISM_OK) {
 			if (attempt > 1)
 				log_info("store: connected after %d attempts", attempt);
+			poll_generation();
 			return NULL;
 		}
 		if (attempt == 1 || attempt % 10 == 0)
@@ -532,9 +560,11 @@ open_segment(const struct config *cfg, const struct server_opts *opts, char *nam
 	if (*cfg->shm_name) {
 		snprintf(name, namelen, "%s", cfg->shm_name);
 	} else {
-		/* One instance = one configuration file and one socket. */
 		char key[2200];
-		snprintf(key, sizeof key, "%s|%s", opts->config_path ? opts->config_path : "", cfg->listen);
+		if (!shm_instance_key(opts->config_path, cfg->listen, key, sizeof key)) {
+			log_error("cannot derive the shared-memory name");
+			return false;
+		}
 		if (shm_segment_default_name(key, name, namelen)) {
 			log_error("cannot derive the shared-memory name");
 			return false;

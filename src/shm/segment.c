@@ -3,6 +3,7 @@
 #include "shm/segment.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -123,7 +124,7 @@ sleep_ms(long ms)
 		;
 }
 
-#define RESET_HINT "stop every process of the old pool, or run `prismctl shm --reset`, then start again"
+#define RESET_HINT "stop every process of the old pool (a segment they left behind is removed with `prismctl shm --remove`), then start again"
 
 /* Attaches to an existing segment: waits for the creator to size and initialise it, then checks that it
  * has our layout.  Returns PRISM_E_UNAVAILABLE when the name vanished meanwhile (the caller retries). */
@@ -281,6 +282,17 @@ shm_segment_close(struct shm_segment *seg)
 		return;
 	munmap(seg->map, seg->size);
 	free(seg);
+}
+
+bool
+shm_instance_key(const char *config_path, const char *listen, char *out, size_t outlen)
+{
+	if (config_path && *config_path) {
+		char real[PATH_MAX];
+		const char *p = realpath(config_path, real) ? real : config_path;
+		return snprintf(out, outlen, "config:%s", p) < (int)outlen;
+	}
+	return snprintf(out, outlen, "listen:%s", listen ? listen : "") < (int)outlen;
 }
 
 static _Atomic(struct shm_segment *) current_segment;

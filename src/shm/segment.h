@@ -224,6 +224,9 @@ enum prism_err shm_segment_unlink(const char *name, char *err, size_t errlen);
 /* "/model-prism-<first 12 hex of SHA-256(instance_key)>": two instances of one host never collide as long
  * as their keys differ (the caller passes e.g. the config file path and the listen address). */
 enum prism_err shm_segment_default_name(const char *instance_key, char *out, size_t outlen);
+/* The instance key of a pool: its configuration file (canonical path), or "listen:<spec>" when it runs
+ * from the environment alone.  The server and prismctl derive the same name from it. */
+bool shm_instance_key(const char *config_path, const char *listen, char *out, size_t outlen);
 /* The total segment size that size_hint would produce, and the number of rate-limit slots in it. */
 size_t shm_segment_size_for(size_t size_hint, uint32_t *rl_slots);
 

@@ -89,7 +89,7 @@ const struct cfg_def config_defs[] = {
 
 	/* shared memory, per-IP limits, metrics */
 	{ "shm_name", NULL, CFG_STRING, "", 0, 60, NULL, 0, OFF(shm_name),
-	  "POSIX shared-memory segment of this instance (/name); empty = derived from the configuration file and listen, so two instances never share one" },
+	  "POSIX shared-memory segment of this instance (/name); empty = derived from the configuration file's path (without a file, from listen), so two instances never share one" },
 	{ "shm_size", NULL, CFG_SIZE, "8m", 1048576, 1073741824, NULL, 0, OFF(shm_size),
 	  "Size of the shared-memory segment; it decides how many rate-limit keys (clients, tenants) are tracked at once" },
 	{ "ratelimit_login", NULL, CFG_INT, "20", 0, 1000000, NULL, CFG_RELOAD, OFF(ratelimit_login),
@@ -104,6 +104,8 @@ const struct cfg_def config_defs[] = {
 	  "Comma-separated addresses or CIDR prefixes that may read /metrics without a token" },
 	{ "metrics_token", NULL, CFG_STRING, "", 0, 4096, NULL, CFG_SECRET | CFG_RELOAD, OFF(metrics_token),
 	  "Bearer token that also grants access to /metrics (for scrapers outside metrics_allow); empty = none" },
+	{ "generation_poll", NULL, CFG_DURATION, "5s", 100, 3600000, NULL, CFG_RELOAD, OFF(generation_poll_ms),
+	  "How often each process polls the store's configuration generation, so that changes made on other hosts reach its caches" },
 	{ NULL, NULL, 0, NULL, 0, 0, NULL, 0, 0, NULL },
 };
 

@@ -74,6 +74,7 @@ struct config {
 	struct cfg_list metrics_allow;
 	struct netprefix *metrics_prefixes;   /* parsed metrics_allow */
 	char *metrics_token;
+	long generation_poll_ms;
 };
 
 enum cfg_type { CFG_STRING, CFG_INT, CFG_BOOL, CFG_SIZE, CFG_DURATION, CFG_ENUM, CFG_LIST, CFG_MODE };

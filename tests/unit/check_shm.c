@@ -143,7 +143,7 @@ START_TEST(layout_mismatch_refused)
 	ck_assert_ptr_null(s2);
 	ck_assert_ptr_nonnull(strstr(err, segname));
 	ck_assert_ptr_nonnull(strstr(err, "layout version 999"));
-	ck_assert_ptr_nonnull(strstr(err, "prismctl shm --reset"));
+	ck_assert_ptr_nonnull(strstr(err, "prismctl shm --remove"));
 	s1->map->hdr.layout_version = SHM_LAYOUT_VERSION;
 	s1->map->hdr.magic = 42;
 	ck_assert_int_eq(shm_segment_open(segname, 0, &s2, err, sizeof err), PRISM_E_CONFIG);

@@ -403,7 +403,7 @@ START_TEST(old_layout_refused)
 	ck_assert_int_eq(shm_segment_open(segname, 0, &s2, err, sizeof err), PRISM_E_CONFIG);
 	ck_assert_ptr_null(s2);
 	ck_assert_ptr_nonnull(strstr(err, "layout version 1"));
-	ck_assert_ptr_nonnull(strstr(err, "prismctl shm --reset"));
+	ck_assert_ptr_nonnull(strstr(err, "prismctl shm --remove"));
 	s1->map->hdr.layout_version = SHM_LAYOUT_VERSION;
 	ck_assert_int_eq(shm_segment_open(segname, 0, &s2, err, sizeof err), PRISM_OK);
 	shm_segment_close(s2);
