@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "shm/breaker.h"
+#include "shm/tenantcache.h"
 #include "util/clock.h"
 
 _Static_assert(METRIC_COUNTER_COUNT <= SHM_COUNTERS, "raise SHM_COUNTERS (and SHM_LAYOUT_VERSION)");
@@ -258,6 +259,30 @@ metrics_render_prometheus(struct shm_segment *seg, struct buf *out)
 		e = simple(out, "prism_shm_lock_recoveries_total", "counter",
 			   "Shared-memory locks recovered after their holder died.",
 			   atomic_load_explicit(&seg->map->hdr.lock_recoveries, memory_order_relaxed));
+	struct tenantcache_stats tc;
+	tenantcache_stats(seg, &tc);
+	if (!e)
+		e = simple(out, "prism_tenant_cache_hits_total", "counter", "Key lookups answered from the tenant cache.",
+			   tc.hits);
+	if (!e)
+		e = simple(out, "prism_tenant_cache_misses_total", "counter",
+			   "Key lookups the tenant cache could not answer (absent, expired or invalidated).", tc.misses);
+	if (!e)
+		e = simple(out, "prism_tenant_cache_evictions_total", "counter",
+			   "Live tenant cache entries replaced because the table was full.", tc.evictions);
+	if (!e)
+		e = simple(out, "prism_tenant_cache_invalidations_total", "counter",
+			   "Times the whole tenant cache was invalidated (admin changes, new store generations).",
+			   tc.invalidations);
+	if (!e)
+		e = simple(out, "prism_tenant_cache_entries", "gauge", "Slots of the tenant cache holding an entry.",
+			   tc.fill);
+	if (!e)
+		e = simple(out, "prism_config_generation", "gauge",
+			   "The store's configuration generation last observed on this host.", (long)tc.generation);
+	if (!e)
+		e = simple(out, "prism_uptime_seconds", "gauge", "Seconds since the pool's shared memory was created.",
+			   (long)((clock_realtime_ms() - seg->map->hdr.created_at_ms) / 1000));
 	if (!e)
 		e = buf_printf(out, "# HELP prism_breaker_state Circuit breaker state per provider "
 				    "(0 closed, 1 open, 2 half-open).\n# TYPE prism_breaker_state gauge\n");

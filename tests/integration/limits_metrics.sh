@@ -58,6 +58,9 @@ printf '%s\n' "$T_BODY" >"$T_TMP/metrics.txt"
 t_like "requests counted across the pool" "$T_BODY" 'prism_requests_total\{route="/v1/_diag/echo",status="429"\} 17'
 t_like "rate-limited counter" "$T_BODY" 'prism_rate_limited_total\{scope="gateway"\} 17'
 t_like "latency histogram" "$T_BODY" 'prism_request_duration_seconds_bucket\{route="/v1/_diag/echo",le="\+Inf"\} '
+t_like "tenant cache counters" "$T_BODY" 'prism_tenant_cache_misses_total [0-9]+'
+t_like "configuration generation gauge" "$T_BODY" 'prism_config_generation [0-9]+'
+t_like "uptime gauge" "$T_BODY" 'prism_uptime_seconds [0-9]+'
 if command -v promtool >/dev/null 2>&1; then
 	out=$(promtool check metrics <"$T_TMP/metrics.txt" 2>&1); rc=$?
 	t_is "promtool check metrics accepts the exposition" "$rc" 0

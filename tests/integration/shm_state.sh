@@ -42,6 +42,8 @@ t_is "both instances observed the new generation within the poll interval" "$ok"
 t_like "A's caches were invalidated" "$("$PRISMCTL" shm --config "$CONF_A")" 'tenant cache: .* [1-9][0-9]* invalidations'
 t_like "B's caches were invalidated" "$("$PRISMCTL" shm --config "$CONF_B")" 'tenant cache: .* [1-9][0-9]* invalidations'
 t_like "the change was logged" "$(cat "$T_TMP/prism-b.log")" 'configuration generation 1: caches invalidated'
+m=$(env -i PATH="$PATH" REQUEST_METHOD=GET REQUEST_URI=/metrics REMOTE_ADDR=127.0.0.1 "$PRISM_FCGI" --config "$CONF_A" </dev/null 2>/dev/null)
+t_like "CGI mode has no shared state for /metrics" "$m" '^Status: 503'
 
 # No pool running with a configuration: prismctl shm says so and creates nothing.
 sed -e "s|^shm_name = .*|shm_name = /${T_SHM}-none|" "$CONF_A" >"$T_TMP/etc/none.conf"
