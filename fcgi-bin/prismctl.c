@@ -6,7 +6,7 @@
  *   prismctl export [--config FILE] [--output FILE]
  *   prismctl import [--config FILE] [--dry-run] FILE
  *   prismctl dump [--config FILE] [--limit N] COLLECTION
- *   prismctl shm [--config FILE] [--remove]
+ *   prismctl shm [--config FILE] [--reset | --remove]
  *   prismctl keys            (the configuration table: name, default, variable, reloadable, description)
  *   prismctl version
  */
@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "shm/breaker.h"
+#include "shm/ratelimit.h"
 #include "shm/segment.h"
 #include "shm/tenantcache.h"
 #include "store/store.h"
@@ -67,7 +68,7 @@ usage(FILE *out)
 		"       prismctl export [--config FILE] [--output FILE]\n"
 		"       prismctl import [--config FILE] [--dry-run] FILE\n"
 		"       prismctl dump [--config FILE] [--limit N] COLLECTION\n"
-		"       prismctl shm [--config FILE] [--remove]\n"
+		"       prismctl shm [--config FILE] [--reset | --remove]\n"
 		"       prismctl keys\n"
 		"       prismctl version\n"
 		"See prismctl(8).\n");
@@ -304,6 +305,7 @@ struct store_args {
 	const char *file;
 	int dry_run;
 	int remove;
+	int reset;
 	long limit;
 };
 
@@ -313,16 +315,18 @@ parse_store_args(int argc, char **argv, struct store_args *a, bool want_file)
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' }, { "output", required_argument, NULL, 'o' },
 		{ "dry-run", no_argument, NULL, 'n' },      { "limit", required_argument, NULL, 'L' },
-		{ "remove", no_argument, NULL, 'R' },       { NULL, 0, NULL, 0 },
+		{ "remove", no_argument, NULL, 'R' },       { "reset", no_argument, NULL, 'Z' },
+		{ NULL, 0, NULL, 0 },
 	};
 	memset(a, 0, sizeof *a);
 	a->config = default_config_path();
 	int c;
 	optind = 1;
 	a->limit = 100;
-	while ((c = getopt_long(argc, argv, "c:o:nL:R", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:o:nL:RZ", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'R': a->remove = 1; break;
+		case 'Z': a->reset = 1; break;
 		case 'c': a->config = optarg; break;
 		case 'o': a->output = optarg; break;
 		case 'n': a->dry_run = 1; break;
@@ -562,6 +566,15 @@ cmd_shm(int argc, char **argv)
 		fprintf(stderr, "prismctl shm: %s\n", err);
 		return 1;
 	}
+	if (a.reset) {
+		/* While the pool runs: every table is cleared under its own locks; counters stay monotonic. */
+		tenantcache_invalidate_all(seg);
+		ratelimit_clear(seg);
+		breaker_reset_all(seg);
+		shm_segment_close(seg);
+		printf("reset %s: tenant cache invalidated, rate-limit windows forgotten, circuit breakers closed\n", name);
+		return 0;
+	}
 	const struct shm_header *h = &seg->map->hdr;
 	char created[40];
 	clock_iso8601(h->created_at_ms, created, sizeof created);
@@ -574,6 +587,11 @@ cmd_shm(int argc, char **argv)
 	printf("tenant cache: %ld of %ld slots, %ld hits, %ld misses, %ld evictions, %ld invalidations, "
 	       "store generation %lld\n", tc.fill, tc.capacity, tc.hits, tc.misses, tc.evictions, tc.invalidations,
 	       (long long)tc.generation);
+	struct ratelimit_entry top[10];
+	size_t nt = ratelimit_top(seg, clock_monotonic_ms(), top, 10);
+	printf("busiest rate-limit keys: %zu\n", nt);
+	for (size_t i = 0; i < nt; i++)
+		printf("  %s %ld in %ld s\n", top[i].key, top[i].used, top[i].window_s);
 	struct breaker_info info[SHM_BREAKERS];
 	size_t n = breaker_snapshot(seg, clock_monotonic_ms(), info, SHM_BREAKERS);
 	printf("circuit breakers: %zu provider(s)\n", n);

@@ -182,3 +182,21 @@ breaker_state_name(enum breaker_state s)
 	}
 	return "unknown";
 }
+
+void
+breaker_reset_all(struct shm_segment *seg)
+{
+	struct shm_breaker_table *t = &seg->map->br;
+	shm_lock(seg, &t->lock.m, repair, NULL);
+	for (int i = 0; i < SHM_BREAKERS; i++) {
+		struct shm_breaker_slot *s = &t->slot[i];
+		if (!s->id[0])
+			continue;
+		s->seq++;
+		s->state = BREAKER_CLOSED;
+		s->failures = 0;
+		s->probes = 0;
+		s->seq++;
+	}
+	shm_unlock(&t->lock.m);
+}

@@ -53,5 +53,7 @@ void breaker_report(struct shm_segment *seg, const char *id, bool failure, bool 
 /* Copies up to max breakers into out (for the admin API and /metrics); returns how many. */
 size_t breaker_snapshot(struct shm_segment *seg, int64_t now_ms, struct breaker_info *out, size_t max);
 const char *breaker_state_name(enum breaker_state s);
+/* Closes every breaker (prismctl shm --reset). */
+void breaker_reset_all(struct shm_segment *seg);
 
 #endif

@@ -269,3 +269,74 @@ ratelimit_headers(const struct ratelimit_result *res, long limit, long window_s,
 	n = snprintf(policy, plen, "%ld;w=%ld", limit, window_s);
 	return n < 0 || (size_t)n >= plen ? PRISM_E_TOO_LARGE : PRISM_OK;
 }
+
+/* Units counted in the slot's window at now_ms (under the stripe lock). */
+static long
+slot_used(const struct shm_rl_slot *s, int64_t now_ms)
+{
+	if (s->window_ms <= 0 || slot_expired(s, now_ms))
+		return 0;
+	int64_t w = bucket_width(s->window_ms), lo = first_bucket(now_ms, s->window_ms, w);
+	int64_t from = lo > s->head - (SHM_RL_BUCKETS - 1) ? lo : s->head - (SHM_RL_BUCKETS - 1);
+	long used = 0;
+	for (int64_t b = from; b <= s->head; b++)
+		used += (long)s->count[b & RING_MASK];
+	return used;
+}
+
+size_t
+ratelimit_top(struct shm_segment *seg, int64_t now_ms, struct ratelimit_entry *out, size_t max)
+{
+	size_t n = 0;
+	uint32_t per = seg->map->hdr.rl_slots / SHM_RL_STRIPES;
+	for (unsigned stripe = 0; stripe < SHM_RL_STRIPES && max > 0; stripe++) {
+		pthread_mutex_t *m = &seg->map->rl.stripe[stripe].m;
+		shm_lock(seg, m, repair_stripe, &stripe);
+		struct shm_rl_slot *base = seg->rl_slot + (size_t)stripe * per;
+		for (uint32_t i = 0; i < per; i++) {
+			const struct shm_rl_slot *s = &base[i];
+			if (s->hash < 2)
+				continue;
+			long used = slot_used(s, now_ms);
+			if (used <= 0)
+				continue;
+			/* Insertion into the sorted top list. */
+			size_t pos = n < max ? n : max;
+			while (pos > 0 && out[pos - 1].used < used)
+				pos--;
+			if (pos >= max)
+				continue;
+			size_t last = n < max ? n : max - 1;
+			memmove(&out[pos + 1], &out[pos], (last - pos) * sizeof *out);
+			snprintf(out[pos].key, sizeof out[pos].key, "%s", s->key);
+			out[pos].used = used;
+			out[pos].window_s = (long)(s->window_ms / 1000);
+			if (n < max)
+				n++;
+		}
+		shm_unlock(m);
+	}
+	return n;
+}
+
+void
+ratelimit_clear(struct shm_segment *seg)
+{
+	uint32_t per = seg->map->hdr.rl_slots / SHM_RL_STRIPES;
+	for (unsigned stripe = 0; stripe < SHM_RL_STRIPES; stripe++) {
+		pthread_mutex_t *m = &seg->map->rl.stripe[stripe].m;
+		shm_lock(seg, m, repair_stripe, &stripe);
+		struct shm_rl_slot *base = seg->rl_slot + (size_t)stripe * per;
+		for (uint32_t i = 0; i < per; i++) {
+			struct shm_rl_slot *s = &base[i];
+			if (s->hash < 2)
+				continue;
+			s->seq++;
+			s->hash = SHM_RL_TOMBSTONE;   /* reusable, and a probe for the key goes on past it */
+			s->keylen = 0;
+			s->key[0] = '\0';
+			s->seq++;
+		}
+		shm_unlock(m);
+	}
+}

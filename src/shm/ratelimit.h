@@ -79,6 +79,17 @@ enum prism_err ratelimit_ip_key(const struct netaddr *a, int v6_prefix_bits, con
 enum prism_err ratelimit_headers(const struct ratelimit_result *res, long limit, long window_s, char *ratelimit,
 				 size_t rlen, char *policy, size_t plen);
 
+/* One tracked key and the units counted in its current window. */
+struct ratelimit_entry {
+	char key[SHM_RL_KEY_MAX];
+	long used;
+	long window_s;
+};
+/* The `max` keys with the most units counted in their current window, most first; returns how many. */
+size_t ratelimit_top(struct shm_segment *seg, int64_t now_ms, struct ratelimit_entry *out, size_t max);
+/* Forgets every window (prismctl shm --reset): safe while the pool runs, one stripe lock at a time. */
+void ratelimit_clear(struct shm_segment *seg);
+
 /* The stripe a key falls in and that stripe's mutex: for tests (kill a holder) and `prismctl shm`. */
 unsigned ratelimit_stripe_of(const struct shm_segment *seg, const char *key);
 pthread_mutex_t *ratelimit_stripe_lock(struct shm_segment *seg, unsigned stripe);

@@ -45,6 +45,18 @@ t_is "the /64 is exhausted" "$T_STATUS" 429
 t_http -X POST --data-binary '{}' -H 'X-Forwarded-For: 2001:db8:1:3::1' "$T_BASE/v1/_diag/echo"
 t_is "the next /64 is not" "$T_STATUS" 200
 
+# prismctl shm shows the busiest keys; --reset forgets every window while the pool runs.
+out=$("$PRISMCTL" shm --config "$T_CONF" 2>&1)
+t_like "prismctl shm lists the busiest keys" "$out" 'ip:gateway:198\.51\.100\.1 3[01] in 60 s'
+t_like "IPv6 keys by network" "$out" 'ip:gateway:2001:db8:1:2::/64 3[01] in 60 s'
+t_run "prismctl shm --reset while the pool runs" "$PRISMCTL" shm --config "$T_CONF" --reset
+t_http -X POST --data-binary '{}' -H 'X-Forwarded-For: 198.51.100.1' "$T_BASE/v1/_diag/echo"
+t_is "after --reset the address has its budget again" "$T_STATUS" 200
+t_like "counted afresh" "$(t_header RateLimit)" '^limit=30, remaining=29, '
+for i in $(seq 1 29); do curl -s -o /dev/null -X POST --data-binary '{}' -H 'X-Forwarded-For: 198.51.100.1' "$T_BASE/v1/_diag/echo"; done
+t_http -X POST --data-binary '{}' -H 'X-Forwarded-For: 198.51.100.1' "$T_BASE/v1/_diag/echo"
+t_is "and limited again at the limit" "$T_STATUS" 429
+
 # The admin limit is separate from the gateway's.
 t_http -X POST --data-binary '{}' -H 'X-Forwarded-For: 198.51.100.1' "$T_BASE/api/prism/_diag/echo"
 t_is "admin API has its own limit" "$T_STATUS" 200
@@ -55,8 +67,8 @@ t_http "$T_BASE/metrics"
 t_is "/metrics from loopback" "$T_STATUS" 200
 t_like "Prometheus content type" "$(t_header Content-Type)" '^text/plain; version=0.0.4'
 printf '%s\n' "$T_BODY" >"$T_TMP/metrics.txt"
-t_like "requests counted across the pool" "$T_BODY" 'prism_requests_total\{route="/v1/_diag/echo",status="429"\} 17'
-t_like "rate-limited counter" "$T_BODY" 'prism_rate_limited_total\{scope="gateway"\} 17'
+t_like "requests counted across the pool" "$T_BODY" 'prism_requests_total\{route="/v1/_diag/echo",status="429"\} 18'
+t_like "rate-limited counter" "$T_BODY" 'prism_rate_limited_total\{scope="gateway"\} 18'
 t_like "latency histogram" "$T_BODY" 'prism_request_duration_seconds_bucket\{route="/v1/_diag/echo",le="\+Inf"\} '
 t_like "tenant cache counters" "$T_BODY" 'prism_tenant_cache_misses_total [0-9]+'
 t_like "configuration generation gauge" "$T_BODY" 'prism_config_generation [0-9]+'

@@ -49,8 +49,9 @@ export NODE_PATH
 [ -d "$NODE_PATH/mongodb" ] || t_fail "the mongodb npm package is installed (tools/install-deps --test)" "missing in $NODE_PATH"
 t_run "original-shaped documents loaded" node "$top_srcdir/tests/fixtures/original-db.js" load "$URI/openmodelprism"
 t_make_config "mongo_uri = $URI/openmodelprism"
+t_log "$T_TMP/dump.err"     # prismctl's diagnostics go to stderr, kept apart from the JSON it prints
 t_run "prismctl migrate creates the indexes" "$PRISMCTL" migrate --config "$T_CONF"
-tenants=$("$PRISMCTL" dump --config "$T_CONF" tenants 2>&1)
+tenants=$("$PRISMCTL" dump --config "$T_CONF" tenants 2>>"$T_TMP/dump.err")
 t_is "tenant read back" "$(printf '%s' "$tenants" | t_json 0.slug)" team-alpha
 t_is "unicode name" "$(printf '%s' "$tenants" | t_json 0.name)" "Team Alpha — ünïcödé"
 t_is "ObjectId array as hex" "$(printf '%s' "$tenants" | t_json 0.providerIds.0)" 65a1b2c3d4e5f60718293a13
@@ -59,16 +60,16 @@ t_is "Date as ISO-8601" "$(printf '%s' "$tenants" | t_json 0.createdAt)" 2026-01
 t_is "Date inside an array of subdocuments" "$(printf '%s' "$tenants" | t_json 0.apiKeys.0.expiresAt)" 2030-01-01T00:00:00.000Z
 t_is "Int32 as a number" "$(printf '%s' "$tenants" | t_json 0.rateLimit.requestsPerMinute)" 60
 t_is "Mongoose version key" "$(printf '%s' "$tenants" | t_json 0.__v)" 0
-providers=$("$PRISMCTL" dump --config "$T_CONF" providers 2>&1)
+providers=$("$PRISMCTL" dump --config "$T_CONF" providers 2>>"$T_TMP/dump.err")
 t_like "enc: credential read as stored" "$(printf '%s' "$providers" | t_json 0.config.auth.apiKey)" '^enc:[0-9a-f]{32}:[0-9a-f]{32}:[0-9a-f]+$'
 t_is "Double as a number" "$(printf '%s' "$providers" | t_json 0.discoveredModels.0.inputPer1M)" 2.5
-users=$("$PRISMCTL" dump --config "$T_CONF" users 2>&1)
+users=$("$PRISMCTL" dump --config "$T_CONF" users 2>>"$T_TMP/dump.err")
 t_is "user read back" "$(printf '%s' "$users" | t_json 0.username)" alice
 t_is "user tenants as hex" "$(printf '%s' "$users" | t_json 0.tenants.0)" 65a1b2c3d4e5f60718293a12
-logs=$("$PRISMCTL" dump --config "$T_CONF" requestlogs 2>&1)
+logs=$("$PRISMCTL" dump --config "$T_CONF" requestlogs 2>>"$T_TMP/dump.err")
 t_is "request log tenantId" "$(printf '%s' "$logs" | t_json 0.tenantId)" 65a1b2c3d4e5f60718293a12
 t_is "request log tokens" "$(printf '%s' "$logs" | t_json 0.inputTokens)" 1200
-stats=$("$PRISMCTL" dump --config "$T_CONF" dailystats 2>&1)
+stats=$("$PRISMCTL" dump --config "$T_CONF" dailystats 2>>"$T_TMP/dump.err")
 t_is "daily stat read back" "$(printf '%s' "$stats" | t_json 0.requests)" 7
 
 # Our writes keep the original's BSON types, so the original program can keep using the database.

@@ -720,6 +720,46 @@ START_TEST(prometheus_text)
 }
 END_TEST
 
+START_TEST(top_and_reset)
+{
+	struct shm_segment *seg = seg_new(0);
+	int64_t now = 1000000;
+	for (int i = 0; i < 7; i++)
+		hit(seg, "ip:gateway:192.0.2.7", 100, 60, 1, now);
+	for (int i = 0; i < 3; i++)
+		hit(seg, "ip:gateway:192.0.2.3", 100, 60, 1, now);
+	hit(seg, "tenant:tpm:65a1b2c3d4e5f60718293a4b", 100000, 60, 900, now);
+	for (int i = 0; i < 5; i++)
+		hit(seg, "ip:admin:192.0.2.5", 5, 60, 1, now);
+	struct ratelimit_entry top[3];
+	size_t n = ratelimit_top(seg, now, top, 3);
+	ck_assert_uint_eq(n, 3);
+	ck_assert_str_eq(top[0].key, "tenant:tpm:65a1b2c3d4e5f60718293a4b");
+	ck_assert_int_eq(top[0].used, 900);
+	ck_assert_str_eq(top[1].key, "ip:gateway:192.0.2.7");
+	ck_assert_int_eq(top[1].used, 7);
+	ck_assert_str_eq(top[2].key, "ip:admin:192.0.2.5");
+	ck_assert_int_eq(top[2].window_s, 60);
+	/* windows that have passed are not "busy" */
+	ck_assert_uint_eq(ratelimit_top(seg, now + 61000, top, 3), 0);
+	/* the exhausted key is refused, then forgotten by the reset */
+	ck_assert(!hit(seg, "ip:admin:192.0.2.5", 5, 60, 1, now).allowed);
+	ratelimit_clear(seg);
+	ck_assert_uint_eq(ratelimit_top(seg, now, top, 3), 0);
+	struct ratelimit_result r = hit(seg, "ip:admin:192.0.2.5", 5, 60, 1, now);
+	ck_assert(r.allowed);
+	ck_assert_int_eq(r.remaining, 4);
+	/* breakers: open one, reset closes it */
+	struct breaker_cfg cfg = BREAKER_CFG_DEFAULT;
+	for (int i = 0; i < 5; i++)
+		breaker_report(seg, "65a1b2c3d4e5f60718293a01", true, false, now, &cfg);
+	ck_assert_int_eq(breaker_allow(seg, "65a1b2c3d4e5f60718293a01", now, &cfg), BREAKER_DENY);
+	breaker_reset_all(seg);
+	ck_assert_int_eq(breaker_allow(seg, "65a1b2c3d4e5f60718293a01", now, &cfg), BREAKER_ALLOW);
+	shm_segment_close(seg);
+}
+END_TEST
+
 static Suite *
 shm_suite(void)
 {
@@ -739,6 +779,7 @@ shm_suite(void)
 	tcase_add_test(tc, ip_keys);
 	tcase_add_test(tc, ietf_headers);
 	tcase_add_test(tc, breaker_state_machine);
+	tcase_add_test(tc, top_and_reset);
 	tcase_add_test(tc, label_table);
 	tcase_add_test(tc, prometheus_text);
 	suite_add_tcase(s, tc);
