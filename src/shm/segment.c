@@ -65,8 +65,8 @@ shm_segment_size_for(size_t size_hint, uint32_t *rl_slots)
 	return fixed + slots * sizeof(struct shm_rl_slot);
 }
 
-static int
-init_mutex(pthread_mutex_t *m)
+int
+shm_mutex_init(pthread_mutex_t *m)
 {
 	pthread_mutexattr_t a;
 	int rc = pthread_mutexattr_init(&a);
@@ -85,11 +85,11 @@ init_layout(struct shm_layout *L, size_t size, uint32_t rl_slots, char *err, siz
 {
 	int rc = 0;
 	for (int i = 0; i < SHM_RL_STRIPES && !rc; i++)
-		rc = init_mutex(&L->rl.stripe[i].m);
+		rc = shm_mutex_init(&L->rl.stripe[i].m);
 	if (!rc)
-		rc = init_mutex(&L->br.lock.m);
+		rc = shm_mutex_init(&L->br.lock.m);
 	if (!rc)
-		rc = init_mutex(&L->mx.lock.m);
+		rc = shm_mutex_init(&L->mx.lock.m);
 	if (rc) {
 		seterr(err, errlen, "cannot initialise a process-shared robust mutex: %s", strerror(rc));
 		return PRISM_E_INTERNAL;

@@ -236,6 +236,8 @@ size_t shm_segment_size_for(size_t size_hint, uint32_t *rl_slots);
 bool shm_lock(struct shm_segment *seg, pthread_mutex_t *m, void (*repair)(struct shm_segment *, void *),
 	      void *arg);
 void shm_unlock(pthread_mutex_t *m);
+/* Initialises a process-shared robust mutex inside the segment (creator only); 0 or an errno value. */
+int shm_mutex_init(pthread_mutex_t *m);
 
 /* SipHash-2-4 of the bytes under the segment's random key. */
 uint64_t shm_hash(const struct shm_segment *seg, const void *data, size_t len);

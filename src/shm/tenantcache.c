@@ -16,25 +16,11 @@ _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "the tenant cache needs lock-free 64
 
 #define PER_STRIPE (SHM_TC_SLOTS / SHM_TC_STRIPES)
 
-static int
-init_mutex(pthread_mutex_t *m)
-{
-	pthread_mutexattr_t a;
-	int rc = pthread_mutexattr_init(&a);
-	if (rc)
-		return rc;
-	if (!(rc = pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED)) &&
-	    !(rc = pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST)))
-		rc = pthread_mutex_init(m, &a);
-	pthread_mutexattr_destroy(&a);
-	return rc;
-}
-
 enum prism_err
 tenantcache_layout_init(struct shm_tc_table *t)
 {
 	for (int i = 0; i < SHM_TC_STRIPES; i++)
-		if (init_mutex(&t->stripe[i].m))
+		if (shm_mutex_init(&t->stripe[i].m))
 			return PRISM_E_INTERNAL;
 	atomic_store_explicit(&t->init, SHM_TC_INIT_READY, memory_order_release);
 	return PRISM_OK;

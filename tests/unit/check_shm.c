@@ -17,6 +17,8 @@
 #include <unistd.h>
 
 #include "check_main.h"
+#define SHM_FIXTURE_PREFIX "prism-test-"
+#include "shm_fixture.h"
 #include "shm/breaker.h"
 #include "shm/metrics.h"
 #include "shm/ratelimit.h"
@@ -24,56 +26,6 @@
 #include "util/clock.h"
 #include "util/netaddr.h"
 
-static char segname[SHM_NAME_MAX];
-static char err[512];
-static pid_t runner;
-
-static struct shm_segment *
-seg_new(size_t size_hint)
-{
-	static int n;
-	snprintf(segname, sizeof segname, "/prism-test-%d-%d-%d", (int)runner, (int)getpid(), n++);
-	shm_segment_unlink(segname, NULL, 0);
-	struct shm_segment *seg = NULL;
-	ck_assert_msg(shm_segment_open(segname, size_hint, &seg, err, sizeof err) == PRISM_OK, "open: %s", err);
-	return seg;
-}
-
-/* In the runner process, before the first test: the prefix of every segment name. */
-static void
-runner_setup(void)
-{
-	runner = getpid();
-}
-
-/* In the runner process, after the last test: a test that failed half-way (Check ends its process at the
- * failed assertion, skipping teardown) leaves its segment behind; remove every one of this run. */
-static void
-runner_teardown(void)
-{
-	char prefix[64];
-	snprintf(prefix, sizeof prefix, "prism-test-%d-", (int)runner);
-	DIR *d = opendir("/dev/shm");
-	if (!d)
-		return;
-	struct dirent *e;
-	while ((e = readdir(d)) != NULL) {
-		if (strncmp(e->d_name, prefix, strlen(prefix)) == 0) {
-			char name[sizeof e->d_name + 1];
-			snprintf(name, sizeof name, "/%s", e->d_name);
-			shm_unlink(name);
-		}
-	}
-	closedir(d);
-}
-
-static void
-teardown(void)
-{
-	if (segname[0])
-		shm_segment_unlink(segname, NULL, 0);
-	segname[0] = '\0';
-}
 
 static struct ratelimit_result
 hit(struct shm_segment *seg, const char *key, long limit, long window_s, long cost, int64_t now_ms)

@@ -15,57 +15,11 @@
 #include <unistd.h>
 
 #include "check_main.h"
+#define SHM_FIXTURE_PREFIX "prism-test-tc-"
+#include "shm_fixture.h"
 #include "shm/segment.h"
 #include "shm/tenantcache.h"
 
-static char segname[SHM_NAME_MAX];
-static char err[512];
-static pid_t runner;
-
-static struct shm_segment *
-seg_new(void)
-{
-	static int n;
-	snprintf(segname, sizeof segname, "/prism-test-tc-%d-%d-%d", (int)runner, (int)getpid(), n++);
-	shm_segment_unlink(segname, NULL, 0);
-	struct shm_segment *seg = NULL;
-	ck_assert_msg(shm_segment_open(segname, 1, &seg, err, sizeof err) == PRISM_OK, "open: %s", err);
-	return seg;
-}
-
-static void
-runner_setup(void)
-{
-	runner = getpid();
-}
-
-/* A test that failed half-way skips its teardown: remove every segment of this run. */
-static void
-runner_teardown(void)
-{
-	char prefix[64];
-	snprintf(prefix, sizeof prefix, "prism-test-tc-%d-", (int)runner);
-	DIR *d = opendir("/dev/shm");
-	if (!d)
-		return;
-	struct dirent *e;
-	while ((e = readdir(d)) != NULL) {
-		if (strncmp(e->d_name, prefix, strlen(prefix)) == 0) {
-			char name[sizeof e->d_name + 1];
-			snprintf(name, sizeof name, "/%s", e->d_name);
-			shm_unlink(name);
-		}
-	}
-	closedir(d);
-}
-
-static void
-teardown(void)
-{
-	if (segname[0])
-		shm_segment_unlink(segname, NULL, 0);
-	segname[0] = '\0';
-}
 
 /* A deterministic, well-spread stand-in for SHA-256(key number i). */
 static void
@@ -139,7 +93,7 @@ get(struct shm_segment *seg, unsigned i, int64_t now_ms)
 
 START_TEST(round_trip)
 {
-	struct shm_segment *seg = seg_new();
+	struct shm_segment *seg = seg_new(1);
 	ck_assert_int_eq(get(seg, 1, 1000), TENANTCACHE_MISS);
 	ck_assert_int_eq(put(seg, 1, 1000), TENANTCACHE_STORED);
 	ck_assert_int_eq(get(seg, 1, 1000), TENANTCACHE_HIT);
@@ -186,7 +140,7 @@ END_TEST
 
 START_TEST(ttl_expiry)
 {
-	struct shm_segment *seg = seg_new();
+	struct shm_segment *seg = seg_new(1);
 	ck_assert_int_eq(put(seg, 1, 10000), TENANTCACHE_STORED);
 	ck_assert_int_eq(get(seg, 1, 10000 + TENANTCACHE_TTL_DEFAULT_MS - 1), TENANTCACHE_HIT);
 	ck_assert_int_eq(get(seg, 1, 10000 + TENANTCACHE_TTL_DEFAULT_MS), TENANTCACHE_MISS);
@@ -206,7 +160,7 @@ END_TEST
 
 START_TEST(invalidate_all)
 {
-	struct shm_segment *seg = seg_new();
+	struct shm_segment *seg = seg_new(1);
 	for (unsigned i = 0; i < 100; i++)
 		ck_assert_int_eq(put(seg, i, 1000), TENANTCACHE_STORED);
 	for (unsigned i = 0; i < 100; i++)
@@ -243,7 +197,7 @@ END_TEST
 
 START_TEST(generation_change)
 {
-	struct shm_segment *seg = seg_new();
+	struct shm_segment *seg = seg_new(1);
 	ck_assert(tenantcache_observe_generation(seg, 41));      /* first sight of the store: nothing cached */
 	ck_assert_int_eq(put(seg, 1, 1000), TENANTCACHE_STORED);
 	ck_assert(!tenantcache_observe_generation(seg, 41));
@@ -265,7 +219,7 @@ END_TEST
 
 START_TEST(capacity_pressure)
 {
-	struct shm_segment *seg = seg_new();
+	struct shm_segment *seg = seg_new(1);
 	const unsigned n = 3 * SHM_TC_SLOTS, recent = SHM_TC_SLOTS / 4;
 	int64_t now = 1000;
 	for (unsigned i = 0; i < n; i++, now++) {
@@ -296,7 +250,7 @@ END_TEST
 
 START_TEST(last_byte_differs)
 {
-	struct shm_segment *seg = seg_new();
+	struct shm_segment *seg = seg_new(1);
 	unsigned char a[SHM_TC_HASH_LEN], b[SHM_TC_HASH_LEN];
 	key_hash(1, a);
 	memcpy(b, a, sizeof b);
@@ -319,7 +273,7 @@ END_TEST
 
 START_TEST(across_processes)
 {
-	struct shm_segment *seg = seg_new();
+	struct shm_segment *seg = seg_new(1);
 	/* The writer attaches on its own, as a pool process would, and is the table's first user. */
 	pid_t pid = fork();
 	ck_assert_int_ge(pid, 0);
@@ -356,7 +310,7 @@ END_TEST
 /* A child takes a stripe lock, leaves a slot half-written, and is killed: the next user repairs. */
 START_TEST(killed_holder_recovered)
 {
-	struct shm_segment *seg = seg_new();
+	struct shm_segment *seg = seg_new(1);
 	ck_assert_int_eq(put(seg, 1, 1000), TENANTCACHE_STORED);
 	unsigned char h[SHM_TC_HASH_LEN];
 	key_hash(1, h);
@@ -397,7 +351,7 @@ END_TEST
 
 START_TEST(old_layout_refused)
 {
-	struct shm_segment *s1 = seg_new(), *s2 = NULL;
+	struct shm_segment *s1 = seg_new(1), *s2 = NULL;
 	ck_assert_uint_ge(SHM_LAYOUT_VERSION, 2);
 	s1->map->hdr.layout_version = 1;      /* a segment left by a build without the tenant cache */
 	ck_assert_int_eq(shm_segment_open(segname, 0, &s2, err, sizeof err), PRISM_E_CONFIG);
