@@ -137,9 +137,6 @@ mongo_global_init(void)
 	/* Before mongoc_init: its default handler prints DEBUG lines to stdout, i.e. into FastCGI replies. */
 	mongoc_log_set_handler(mongoc_log_to_ours, NULL);
 	mongoc_log_trace_disable();
-	/* mongoc's performance counters live in a /dev/shm/mongoc-<pid> file per process that is never
-	 * removed: a pool that respawns workers would fill /dev/shm.  Ours are in /metrics. */
-	setenv("MONGOC_DISABLE_SHM", "1", 0);
 	mongoc_init();
 }
 
