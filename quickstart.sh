@@ -56,7 +56,7 @@ sed -e "s|^server.port .*|server.port = $port|" \
     conf-examples/lighttpd-daemon.conf >"$qs/etc/lighttpd.conf"
 
 # prism.fcgi runs as a daemon in the background; setsid keeps it alive after this shell exits.
-setsid fcgi-bin/prism.fcgi --config "$qs/etc/prism.conf" </dev/null >>"$qs/log/prism.log" 2>&1 &
+setsid env MONGOC_DISABLE_SHM=1 fcgi-bin/prism.fcgi --config "$qs/etc/prism.conf" </dev/null >>"$qs/log/prism.log" 2>&1 &
 i=0
 while [ ! -S "$qs/run/prism.sock" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 [ -S "$qs/run/prism.sock" ] || { echo "prism.fcgi did not start; see $qs/log/prism.log" >&2; exit 1; }

@@ -14,6 +14,8 @@ T_LOGS=()
 T_TMP=$(mktemp -d "${TMPDIR:-/tmp}/prism-test.XXXXXX")
 chmod 755 "$T_TMP"
 T_SHM=prism-test-${T_TMP##*.}        # this test's shared-memory segment, removed at exit
+# libmongoc's per-process /dev/shm counter files outlive the processes the tests kill.
+export MONGOC_DISABLE_SHM=1
 : "${top_srcdir:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
 : "${top_builddir:=$top_srcdir}"
 : "${PRISM_FCGI:=$top_builddir/fcgi-bin/prism.fcgi}"
