@@ -120,6 +120,16 @@ connect_store(char *err, size_t errlen)
 	return PRISM_OK;
 }
 
+/* Sleeps ms milliseconds, or less when the process starts stopping (checked every 100 ms). */
+static void
+nap(long ms)
+{
+	for (long slept = 0; slept < ms && !atomic_load(&stopping); slept += 100) {
+		struct timespec ts = { 0, 100 * 1000000L };
+		nanosleep(&ts, NULL);
+	}
+}
+
 /* Until the process stops: every generation_poll, the store's configuration generation; a change (an admin
  * write on any host) invalidates this host's caches. */
 static void
@@ -139,10 +149,7 @@ poll_generation(void)
 		struct config *cfg = config_acquire();
 		long wait_ms = cfg->generation_poll_ms;
 		config_release(cfg);
-		for (long slept = 0; slept < wait_ms && !atomic_load(&stopping); slept += 100) {
-			struct timespec ts = { 0, 100 * 1000000L };
-			nanosleep(&ts, NULL);
-		}
+		nap(wait_ms);
 	}
 }
 
@@ -162,10 +169,7 @@ store_connector(void *arg)
 		}
 		if (attempt == 1 || attempt % 10 == 0)
 			log_error("store unavailable (attempt %d, retrying): %s", attempt, err);
-		for (long slept = 0; slept < delay_ms && !atomic_load(&stopping); slept += 100) {
-			struct timespec ts = { 0, 100 * 1000000L };
-			nanosleep(&ts, NULL);
-		}
+		nap(delay_ms);
 		delay_ms = delay_ms * 2 > 30000 ? 30000 : delay_ms * 2;
 	}
 	return NULL;
