@@ -267,23 +267,31 @@ cmd_check_config(int argc, char **argv)
 	return 0;
 }
 
-/* Loads and validates the configuration and opens its store; prints the reason and returns NULL on failure. */
-static struct store *
-open_configured_store(const char *path, const char *cmd, bool migrate)
+/* Loads the configuration (and checks it across keys when `validate`); prints every problem and returns
+ * NULL when it is not usable. */
+static struct config *
+load_config(const char *path, const char *cmd, bool validate)
 {
 	struct buf errors;
 	buf_init(&errors, 64 * 1024);
 	struct config *cfg = config_load(path, env_lookup, &errors);
-	if (cfg && config_validate(cfg, &errors)) {
+	if (cfg && validate && config_validate(cfg, &errors)) {
 		config_release(cfg);
 		cfg = NULL;
 	}
-	if (!cfg) {
+	if (!cfg)
 		fprintf(stderr, "%sprismctl %s: %s: configuration is NOT valid\n", buf_cstr(&errors), cmd, path);
-		buf_free(&errors);
-		return NULL;
-	}
 	buf_free(&errors);
+	return cfg;
+}
+
+/* Loads and validates the configuration and opens its store; prints the reason and returns NULL on failure. */
+static struct store *
+open_configured_store(const char *path, const char *cmd, bool migrate)
+{
+	struct config *cfg = load_config(path, cmd, true);
+	if (!cfg)
+		return NULL;
 	log_set_level(LOG_LVL_WARN);
 	struct store *s = NULL;
 	char err[512];
@@ -524,15 +532,9 @@ cmd_shm(int argc, char **argv)
 	int rc = parse_store_args(argc, argv, &a, false);
 	if (rc)
 		return rc;
-	struct buf errors;
-	buf_init(&errors, 64 * 1024);
-	struct config *cfg = config_load(a.config, env_lookup, &errors);
-	if (!cfg) {
-		fprintf(stderr, "%sprismctl shm: %s: configuration is NOT valid\n", buf_cstr(&errors), a.config);
-		buf_free(&errors);
+	struct config *cfg = load_config(a.config, "shm", false);
+	if (!cfg)
 		return 1;
-	}
-	buf_free(&errors);
 	char name[SHM_NAME_MAX], key[2200], path[SHM_NAME_MAX + 16];
 	if (*cfg->shm_name)
 		snprintf(name, sizeof name, "%s", cfg->shm_name);
