@@ -11,6 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "admin/rbac.h"
+#include "core/router.h"
 #include "core/server.h"
 #include "util/buf.h"
 #include "util/config.h"
@@ -32,12 +34,47 @@ usage(FILE *out)
 	fprintf(out,
 		"usage: prism.fcgi [--config FILE] [--listen unix:PATH|tcp:HOST:PORT] [--processes N]\n"
 		"                  [--threads N] [--role full|control|worker]\n"
-		"       prism.fcgi --version\n"
+		"       prism.fcgi --version | --routes\n"
 		"\n"
 		"Without --listen (or listen in the configuration), prism.fcgi serves the FastCGI socket the web\n"
 		"server passes on fd 0, or answers one CGI request when not started by a FastCGI server.\n"
 		"Configuration: --config, else $PRISM_CONFIG, else %s.  See prism.fcgi(8), prism.conf(5).\n",
 		DEFAULT_CONFIG);
+}
+
+/* The route table, one route per line: METHOD PATH NODE-ROLES USER-ROLES FLAGS (for prism-api(7) and the
+ * RBAC test, which compare it with the documented matrix). */
+static void
+print_routes(void)
+{
+	for (size_t i = 0; i < prism_nroutes; i++) {
+		const struct route *r = &prism_routes[i];
+		printf("%s %s ", r->method, r->pattern);
+		const char *sep = "";
+		for (int role = ROLE_FULL; role <= ROLE_WORKER; role++) {
+			if (r->roles & (1u << role)) {
+				printf("%s%s", sep, config_role_name(role));
+				sep = ",";
+			}
+		}
+		printf(" ");
+		if (!r->perm)
+			printf("public");
+		sep = "";
+		for (int ur = 0; ur < UR_COUNT; ur++) {
+			if (r->perm & PERM(ur)) {
+				printf("%s%s", sep, rbac_role_name(ur));
+				sep = ",";
+			}
+		}
+		char flags[64];
+		snprintf(flags, sizeof flags, "%s%s%s%s", r->flags & RF_DIAG ? "diag," : "", r->flags & RF_LOGIN ? "login," : "",
+			 r->flags & RF_PRESETUP ? "presetup," : "", r->flags & RF_NO_LOG ? "nolog," : "");
+		size_t n = strlen(flags);
+		if (n)
+			flags[n - 1] = '\0';
+		printf(" %s\n", n ? flags : "-");
+	}
 }
 
 int
@@ -50,6 +87,7 @@ main(int argc, char **argv)
 		{ "threads", required_argument, NULL, 't' },
 		{ "role", required_argument, NULL, 'r' },
 		{ "version", no_argument, NULL, 'V' },
+		{ "routes", no_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -67,6 +105,7 @@ main(int argc, char **argv)
 		case 't': key = "threads"; break;
 		case 'r': key = "role"; break;
 		case 'V': printf("prism.fcgi %s\n", PACKAGE_VERSION); return 0;
+		case 'R': print_routes(); return 0;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}

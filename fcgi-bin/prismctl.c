@@ -7,6 +7,9 @@
  *   prismctl import [--config FILE] [--dry-run] FILE
  *   prismctl dump [--config FILE] [--limit N] COLLECTION
  *   prismctl shm [--config FILE] [--reset | --remove]
+ *   prismctl create-admin [--config FILE] [--password-file FILE] [--force] USERNAME
+ *   prismctl reset-password [--config FILE] [--password-file FILE] USERNAME
+ *   prismctl rotate-encryption-key [--config FILE] [--dry-run]
  *   prismctl keys            (the configuration table: name, default, variable, reloadable, description)
  *   prismctl version
  */
@@ -24,9 +27,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "admin/audit.h"
+#include "admin/auth.h"
+#include "admin/setup.h"
+#include "admin/system.h"
+#include "core/request.h"
 #include "shm/breaker.h"
 #include "shm/ratelimit.h"
 #include "shm/segment.h"
@@ -36,9 +45,11 @@
 #include "util/buf.h"
 #include "util/clock.h"
 #include "util/config.h"
+#include "util/crypto.h"
 #include "util/log.h"
 #include "util/parse.h"
 #include "util/rand.h"
+#include "util/xalloc.h"
 
 #ifndef PRISM_SYSCONFDIR
 #define PRISM_SYSCONFDIR "/etc"
@@ -69,6 +80,9 @@ usage(FILE *out)
 		"       prismctl import [--config FILE] [--dry-run] FILE\n"
 		"       prismctl dump [--config FILE] [--limit N] COLLECTION\n"
 		"       prismctl shm [--config FILE] [--reset | --remove]\n"
+		"       prismctl create-admin [--config FILE] [--password-file FILE] [--force] USERNAME\n"
+		"       prismctl reset-password [--config FILE] [--password-file FILE] USERNAME\n"
+		"       prismctl rotate-encryption-key [--config FILE] [--dry-run]\n"
 		"       prismctl keys\n"
 		"       prismctl version\n"
 		"See prismctl(8).\n");
@@ -285,9 +299,10 @@ load_config(const char *path, const char *cmd, bool validate)
 	return cfg;
 }
 
-/* Loads and validates the configuration and opens its store; prints the reason and returns NULL on failure. */
+/* Loads and validates the configuration and opens its store; prints the reason and returns NULL on failure.
+ * With cfg_out, the configuration is handed to the caller (config_release it). */
 static struct store *
-open_configured_store(const char *path, const char *cmd, bool migrate)
+open_configured_store_cfg(const char *path, const char *cmd, bool migrate, struct config **cfg_out)
 {
 	struct config *cfg = load_config(path, cmd, true);
 	if (!cfg)
@@ -302,8 +317,17 @@ open_configured_store(const char *path, const char *cmd, bool migrate)
 		store_close(s);
 		s = NULL;
 	}
-	config_release(cfg);
+	if (s && cfg_out)
+		*cfg_out = cfg;
+	else
+		config_release(cfg);
 	return s;
+}
+
+static struct store *
+open_configured_store(const char *path, const char *cmd, bool migrate)
+{
+	return open_configured_store_cfg(path, cmd, migrate, NULL);
 }
 
 /* --config FILE and the remaining arguments, for the store commands. */
@@ -604,6 +628,448 @@ cmd_shm(int argc, char **argv)
 	return 0;
 }
 
+/* --- user accounts and secrets ---------------------------------------------------------------------------- */
+
+/* A request-shaped context for the shared admin code (username and password rules, the audit trail): the
+ * changes are recorded as made by "prismctl". */
+static struct request *
+cli_request(void)
+{
+	struct request *r = xcalloc(1, sizeof *r);
+	r->user.authenticated = true;
+	snprintf(r->user.username, sizeof r->user.username, "prismctl");
+	snprintf(r->request_id, sizeof r->request_id, "prismctl-%ld", (long)getpid());
+	r->query = "";
+	return r;
+}
+
+/* One line from f without its line end, into out; -1 at EOF or when longer than outlen - 2. */
+static int
+read_line(FILE *f, char *out, size_t outlen)
+{
+	if (!fgets(out, (int)outlen, f))
+		return -1;
+	size_t n = strlen(out);
+	bool complete = n > 0 && out[n - 1] == '\n';
+	if (!complete && !feof(f)) {
+		secure_wipe(out, outlen);
+		return -1;
+	}
+	while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r'))
+		out[--n] = '\0';
+	return 0;
+}
+
+/* The password: the first line of `file`, or prompted twice without echo when standard input is a terminal,
+ * or the first line of standard input.  Checked against the policy of the admin API.  0 or 1 (told why). */
+static int
+read_password(struct request *req, const char *cmd, const char *file, const char *username, char *out, size_t outlen)
+{
+	out[0] = '\0';
+	if (file) {
+		FILE *f = fopen(file, "re");
+		if (!f) {
+			fprintf(stderr, "prismctl %s: cannot read %s: %s\n", cmd, file, strerror(errno));
+			return 1;
+		}
+		int r = read_line(f, out, outlen);
+		fclose(f);
+		if (r) {
+			fprintf(stderr, "prismctl %s: %s: no password on its first line (or a line too long)\n", cmd, file);
+			return 1;
+		}
+	} else if (isatty(STDIN_FILENO)) {
+		char again[CRYPTO_PASSWORD_MAX + 64];
+		struct termios old, quiet;
+		if (tcgetattr(STDIN_FILENO, &old) != 0) {
+			fprintf(stderr, "prismctl %s: cannot turn off the terminal's echo: %s\n", cmd, strerror(errno));
+			return 1;
+		}
+		quiet = old;
+		quiet.c_lflag &= ~(tcflag_t)ECHO;
+		quiet.c_lflag |= ECHONL;
+		tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
+		fprintf(stderr, "New password for %s: ", username);
+		int r = read_line(stdin, out, outlen);
+		if (!r) {
+			fprintf(stderr, "Repeat the password: ");
+			r = read_line(stdin, again, sizeof again);
+		}
+		tcsetattr(STDIN_FILENO, TCSANOW, &old);
+		bool same = !r && crypto_str_eq(out, again);
+		secure_wipe(again, sizeof again);
+		if (r || !same) {
+			fprintf(stderr, "prismctl %s: %s\n", cmd, r ? "no password given" : "the two passwords differ");
+			secure_wipe(out, outlen);
+			return 1;
+		}
+	} else if (read_line(stdin, out, outlen)) {
+		fprintf(stderr, "prismctl %s: no password on standard input (or a line too long)\n", cmd);
+		return 1;
+	}
+	if (auth_password_check(req, "password", out) != PRISM_OK) {
+		fprintf(stderr, "prismctl %s: %s\n", cmd, req->errdetail);
+		secure_wipe(out, outlen);
+		return 1;
+	}
+	return 0;
+}
+
+struct user_args {
+	const char *config;
+	const char *password_file;
+	const char *username;
+	int force;
+};
+
+static int
+parse_user_args(int argc, char **argv, struct user_args *a, bool allow_force)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' }, { "password-file", required_argument, NULL, 'p' },
+		{ "force", no_argument, NULL, 'f' },        { NULL, 0, NULL, 0 },
+	};
+	memset(a, 0, sizeof *a);
+	a->config = default_config_path();
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "c:p:f", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c': a->config = optarg; break;
+		case 'p': a->password_file = optarg; break;
+		case 'f':
+			if (!allow_force) {
+				usage(stderr);
+				return 2;
+			}
+			a->force = 1;
+			break;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind != argc - 1) {
+		usage(stderr);
+		return 2;
+	}
+	a->username = argv[optind];
+	return 0;
+}
+
+/* The user document of `username` (new reference) or NULL; false when the store failed (printed). */
+static bool
+find_user(struct store *s, const char *cmd, const char *username, json_t **out)
+{
+	*out = NULL;
+	json_t *v = json_string(username), *page = NULL;
+	struct store_cond cond = { "username", SOP_EQ, v };
+	struct store_query q = { &cond, 1, NULL, false, 1, NULL };
+	char *next = NULL, err[512];
+	enum prism_err e = s->ops->find(s, COLL_USERS, &q, &page, &next, err, sizeof err);
+	json_decref(v);
+	free(next);
+	if (e) {
+		fprintf(stderr, "prismctl %s: %s\n", cmd, err);
+		return false;
+	}
+	if (json_array_size(page))
+		*out = json_incref(json_array_get(page, 0));
+	json_decref(page);
+	return true;
+}
+
+/* Read-modify-write of one user with a version check: `change` edits the fresh document.  The document as
+ * written goes to *after (new reference) and the one it replaced to *before.  0, or 1 (printed). */
+static int
+update_user(struct store *s, const char *cmd, const char *id, void (*change)(json_t *user, void *arg), void *arg,
+	    json_t **before, json_t **after)
+{
+	char err[512];
+	*before = *after = NULL;
+	for (int attempt = 0; attempt < 5; attempt++) {
+		json_t *user = NULL;
+		enum prism_err e = s->ops->get(s, COLL_USERS, id, &user, err, sizeof err);
+		if (e) {
+			fprintf(stderr, "prismctl %s: %s\n", cmd, e == PRISM_E_NOT_FOUND ? "the user was deleted meanwhile" : err);
+			return 1;
+		}
+		json_t *old = json_deep_copy(user);
+		long ver = (long)json_integer_value(json_object_get(user, "__v"));
+		change(user, arg);
+		e = s->ops->update(s, COLL_USERS, id, user, ver, NULL, err, sizeof err);
+		if (e == PRISM_OK) {
+			*before = old;
+			*after = user;
+			return 0;
+		}
+		json_decref(old);
+		json_decref(user);
+		if (e != PRISM_E_CONFLICT) {
+			fprintf(stderr, "prismctl %s: %s\n", cmd, err);
+			return 1;
+		}
+	}
+	fprintf(stderr, "prismctl %s: the user was changed concurrently five times; try again\n", cmd);
+	return 1;
+}
+
+static long
+user_token_version(const json_t *user)
+{
+	json_t *v = json_object_get(user, "tokenVersion");
+	return json_is_integer(v) ? (long)json_integer_value(v) : 0;
+}
+
+/* A new password and a new token version: every session of the user ends. */
+static void
+set_password(json_t *user, void *hash)
+{
+	json_object_set_new(user, "passwordHash", json_string(hash));
+	json_object_set_new(user, "tokenVersion", json_integer(user_token_version(user) + 1));
+}
+
+static void
+make_admin(json_t *user, void *hash)
+{
+	set_password(user, hash);
+	json_object_set_new(user, "role", json_string("admin"));
+	json_object_set_new(user, "source", json_string("local"));
+	json_object_set_new(user, "active", json_true());
+	json_object_set_new(user, "tenants", json_array());
+	json_object_del(user, "ldapDn");
+}
+
+static int
+cmd_create_admin(int argc, char **argv)
+{
+	const char *cmd = "create-admin";
+	struct user_args a;
+	int rc = parse_user_args(argc, argv, &a, true);
+	if (rc)
+		return rc;
+	struct request *req = cli_request();
+	struct store *s = NULL;
+	json_t *user = NULL, *before = NULL, *after = NULL, *doc = NULL;
+	char username[PRISM_MAX_USERNAME + 1], password[CRYPTO_PASSWORD_MAX + 64], err[512], id[25];
+	char *hash = NULL;
+	bool claimed = false;
+	password[0] = '\0';
+	rc = 1;
+	if (auth_username_normalise(req, a.username, username, sizeof username) != PRISM_OK) {
+		fprintf(stderr, "prismctl %s: %s\n", cmd, req->errdetail);
+		rc = 2;
+		goto out;
+	}
+	if (read_password(req, cmd, a.password_file, username, password, sizeof password))
+		goto out;
+	if (!(s = open_configured_store(a.config, cmd, true)))
+		goto out;
+	store_set_current(s);               /* for the audit trail */
+	if (crypto_password_hash(password, &hash) != PRISM_OK) {
+		fprintf(stderr, "prismctl %s: cannot hash the password\n", cmd);
+		goto out;
+	}
+	if (!find_user(s, cmd, username, &user))
+		goto out;
+	if (user) {
+		if (!a.force) {
+			fprintf(stderr, "prismctl %s: user '%s' already exists (use --force to make it an active local "
+					"admin with this password)\n", cmd, username);
+			goto out;
+		}
+		snprintf(id, sizeof id, "%s", json_string_value(json_object_get(user, "_id")));
+		if (update_user(s, cmd, id, make_admin, hash, &before, &after))
+			goto out;
+		audit_record(req, "update", "user", id, username, before, after);
+		printf("user '%s' (%s) is now an active local admin with the new password; its sessions are revoked\n",
+		       username, id);
+		rc = 0;
+		goto out;
+	}
+	/* Before the setup, as POST /api/prism/setup/admin: the first admin holds the setup claim. */
+	bool done = false;
+	long users = 0;
+	struct store_query all = { NULL, 0, NULL, false, 0, NULL };
+	if (setup_is_complete(s, &done, err, sizeof err) || s->ops->count(s, COLL_USERS, &all, &users, err, sizeof err)) {
+		fprintf(stderr, "prismctl %s: %s\n", cmd, err);
+		goto out;
+	}
+	if (!done && users == 0) {
+		json_t *claim = json_pack("{s:s, s:b, s:s}", "_id", SETUP_CLAIM_ID, "completed", 0, "adminUser", username);
+		enum prism_err e = s->ops->insert(s, COLL_SETUPS, claim, NULL, err, sizeof err);
+		json_decref(claim);
+		if (e == PRISM_OK)
+			claimed = true;
+		else if (e != PRISM_E_CONFLICT) {    /* CONFLICT: a claim without a user, left by a failed attempt */
+			fprintf(stderr, "prismctl %s: %s\n", cmd, err);
+			goto out;
+		}
+	}
+	doc = json_pack("{s:s, s:s, s:s, s:[], s:s, s:b, s:i}", "username", username, "passwordHash", hash, "role",
+			"admin", "tenants", "source", "local", "active", 1, "tokenVersion", 0);
+	enum prism_err e = s->ops->insert(s, COLL_USERS, doc, id, err, sizeof err);
+	if (e) {
+		char rerr[256];
+		if (claimed && s->ops->remove(s, COLL_SETUPS, SETUP_CLAIM_ID, rerr, sizeof rerr))
+			fprintf(stderr, "prismctl %s: cannot release the setup claim: %s\n", cmd, rerr);
+		fprintf(stderr, "prismctl %s: %s\n", cmd,
+			e == PRISM_E_CONFLICT ? "a user of this name was created meanwhile" : err);
+		goto out;
+	}
+	audit_record(req, "create", "user", id, username, NULL, NULL);
+	printf("created local admin '%s' (%s)\n", username, id);
+	if (!done)
+		printf("the setup is not complete: log in as '%s' and complete it in the web UI "
+		       "(or POST /api/prism/setup/complete)\n", username);
+	rc = 0;
+out:
+	secure_wipe(password, sizeof password);
+	free(hash);
+	json_decref(user);
+	json_decref(before);
+	json_decref(after);
+	json_decref(doc);
+	store_set_current(NULL);
+	store_close(s);
+	free(req);
+	return rc;
+}
+
+static int
+cmd_reset_password(int argc, char **argv)
+{
+	const char *cmd = "reset-password";
+	struct user_args a;
+	int rc = parse_user_args(argc, argv, &a, false);
+	if (rc)
+		return rc;
+	struct request *req = cli_request();
+	struct store *s = NULL;
+	json_t *user = NULL, *before = NULL, *after = NULL;
+	char username[PRISM_MAX_USERNAME + 1], password[CRYPTO_PASSWORD_MAX + 64], id[25];
+	char *hash = NULL;
+	password[0] = '\0';
+	rc = 1;
+	if (auth_username_normalise(req, a.username, username, sizeof username) != PRISM_OK) {
+		fprintf(stderr, "prismctl %s: %s\n", cmd, req->errdetail);
+		rc = 2;
+		goto out;
+	}
+	/* The account first: nobody types a new password for a user that cannot have one. */
+	if (!(s = open_configured_store(a.config, cmd, true)))
+		goto out;
+	store_set_current(s);
+	if (!find_user(s, cmd, username, &user))
+		goto out;
+	if (!user) {
+		fprintf(stderr, "prismctl %s: no user '%s'\n", cmd, username);
+		goto out;
+	}
+	if (strcmp(json_string_value(json_object_get(user, "source")) ?: "local", "ldap") == 0) {
+		fprintf(stderr, "prismctl %s: '%s' is a directory (LDAP) account: its password is the directory's\n", cmd,
+			username);
+		goto out;
+	}
+	if (read_password(req, cmd, a.password_file, username, password, sizeof password))
+		goto out;
+	if (crypto_password_hash(password, &hash) != PRISM_OK) {
+		fprintf(stderr, "prismctl %s: cannot hash the password\n", cmd);
+		goto out;
+	}
+	snprintf(id, sizeof id, "%s", json_string_value(json_object_get(user, "_id")));
+	if (update_user(s, cmd, id, set_password, hash, &before, &after))
+		goto out;
+	audit_record(req, "password", "user", id, username, NULL, NULL);
+	printf("password of '%s' (%s) changed; its sessions are revoked\n", username, id);
+	json_t *active = json_object_get(after, "active");
+	if (json_is_false(active))
+		printf("note: '%s' is deactivated and cannot log in until an admin activates the account again\n", username);
+	rc = 0;
+out:
+	secure_wipe(password, sizeof password);
+	free(hash);
+	json_decref(user);
+	json_decref(before);
+	json_decref(after);
+	store_set_current(NULL);
+	store_close(s);
+	free(req);
+	return rc;
+}
+
+static void
+rotate_report(void *arg, const char *collection, const char *id, const char *path, const char *why)
+{
+	(void)arg;
+	fprintf(stderr, "prismctl rotate-encryption-key: %s %s %s: %s; left as it is\n", collection, id, path, why);
+}
+
+/* Re-encrypts every stored secret under encryption_key (reading old ones with encryption_key_previous). */
+static int
+cmd_rotate_encryption_key(int argc, char **argv)
+{
+	const char *cmd = "rotate-encryption-key";
+	struct store_args a;
+	int rc = parse_store_args(argc, argv, &a, false);
+	if (rc)
+		return rc;
+	struct config *cfg = NULL;
+	struct store *s = open_configured_store_cfg(a.config, cmd, true, &cfg);
+	if (!s)
+		return 1;
+	bool have_previous = cfg->encryption_key_previous && *cfg->encryption_key_previous;
+	if (!have_previous)
+		printf("note: encryption_key_previous is not set: the stored values are only checked against "
+		       "encryption_key\n");
+	struct system_rotate_count counts[SYSTEM_ROTATE_COLLECTIONS];
+	static char err[1024];
+	enum prism_err e = system_rotate_secrets(s, cfg->encryption_key, cfg->encryption_key_previous, a.dry_run != 0,
+						 counts, rotate_report, NULL, err, sizeof err);
+	long rotated = 0, unreadable = 0, current = 0;
+	for (size_t i = 0; i < SYSTEM_ROTATE_COLLECTIONS && counts[i].collection; i++) {
+		printf("%-14s %ld document(s) read, %ld changed, %ld value(s) re-encrypted, %ld already current, "
+		       "%ld unreadable\n", counts[i].collection, counts[i].documents, counts[i].changed, counts[i].rotated,
+		       counts[i].current, counts[i].unreadable);
+		rotated += counts[i].rotated;
+		unreadable += counts[i].unreadable;
+		current += counts[i].current;
+	}
+	rc = 0;
+	if (e) {
+		fprintf(stderr, "prismctl %s: %s\nprismctl %s: stopped; what was re-encrypted so far stays so, run the "
+				"command again\n", cmd, err, cmd);
+		rc = 1;
+	}
+	if (rotated && !a.dry_run) {
+		/* Processes that cache decrypted credentials read them again. */
+		int64_t gen;
+		char gerr[256];
+		if (s->ops->bump_generation(s, &gen, gerr, sizeof gerr))
+			fprintf(stderr, "prismctl %s: cannot bump the configuration generation: %s\n", cmd, gerr);
+		struct request *req = cli_request();
+		json_t *after = json_pack("{s:I, s:I}", "valuesRotated", (json_int_t)rotated, "valuesUnreadable",
+					  (json_int_t)unreadable);
+		store_set_current(s);
+		audit_record(req, "rotate-key", "system", NULL, "encryption key rotation", NULL, after);
+		store_set_current(NULL);
+		json_decref(after);
+		free(req);
+	}
+	if (a.dry_run)
+		printf("dry run: %ld value(s) would be re-encrypted; nothing was written\n", rotated);
+	if (unreadable) {
+		fprintf(stderr, "prismctl %s: %ld value(s) are readable with neither encryption_key nor "
+				"encryption_key_previous; they were left as they are (listed above)\n", cmd, unreadable);
+		rc = 1;
+	} else if (!e && !a.dry_run) {
+		printf("%ld value(s) re-encrypted; all %ld stored secret(s) are readable with encryption_key%s\n", rotated,
+		       rotated + current, have_previous ? ": remove encryption_key_previous from the configuration and "
+							   "restart prism.fcgi" : "");
+	}
+	store_close(s);
+	config_release(cfg);
+	return rc;
+}
+
 /* The configuration table as tab-separated lines, for scripts and for checking the documentation. */
 static int
 cmd_keys(void)
@@ -636,6 +1102,12 @@ main(int argc, char **argv)
 		return cmd_shm(argc - 1, argv + 1);
 	if (strcmp(cmd, "dump") == 0)
 		return cmd_dump(argc - 1, argv + 1);
+	if (strcmp(cmd, "create-admin") == 0)
+		return cmd_create_admin(argc - 1, argv + 1);
+	if (strcmp(cmd, "reset-password") == 0)
+		return cmd_reset_password(argc - 1, argv + 1);
+	if (strcmp(cmd, "rotate-encryption-key") == 0)
+		return cmd_rotate_encryption_key(argc - 1, argv + 1);
 	if (strcmp(cmd, "keys") == 0)
 		return cmd_keys();
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {

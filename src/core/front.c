@@ -5,6 +5,8 @@
 #include <ctype.h>
 #include <string.h>
 
+#include "admin/auth.h"
+#include "admin/setup.h"
 #include "analytics/prometheus.h"
 #include "core/iplimit.h"
 #include "core/response.h"
@@ -85,6 +87,10 @@ front_handle(struct request *req, FCGX_Request *fcgx, char **cgi_env)
 		goto out;
 	}
 	err = iplimit_check(req);
+	if (!err && m.route->kind == RK_ADMIN && !(m.route->flags & RF_PRESETUP))
+		err = setup_gate(req);
+	if (!err && m.route->perm)
+		err = auth_require(req, m.route->perm);
 	if (err) {
 		answer_error(req, err);
 		goto out;

@@ -32,6 +32,17 @@ struct header {
 	const char *value;    /* borrowed from the params */
 };
 
+/* Who is calling the admin API: filled from a verified token and the user record (admin/auth.c). */
+struct principal {
+	bool authenticated;
+	char id[25];
+	char username[PRISM_MAX_USERNAME + 1];
+	int role;                           /* enum user_role */
+	long token_version;
+	size_t ntenants;
+	char tenants[PRISM_MAX_USER_TENANTS][25];
+};
+
 struct resp_header {
 	char *name;
 	char *value;
@@ -68,6 +79,8 @@ struct request {
 	const char *param_names[PRISM_MAX_ROUTE_PARAMS];
 	char params[PRISM_MAX_ROUTE_PARAMS][PRISM_MAX_PARAM_LEN + 1];
 	size_t nparams;
+
+	struct principal user;              /* admin routes with a permission */
 
 	/* response */
 	int status;

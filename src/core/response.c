@@ -145,7 +145,7 @@ resp_json(struct request *req, int status, json_t *body)
 {
 	if (!body)
 		return resp_error(req, PRISM_E_NOMEM, NULL);
-	char *text = json_dumps(body, JSON_COMPACT);
+	char *text = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(15));
 	json_decref(body);
 	if (!text)
 		return resp_error(req, PRISM_E_NOMEM, NULL);

@@ -24,14 +24,16 @@ typedef enum prism_err (*route_handler)(struct request *req);
 #define RF_DIAG      0x1u    /* only with diag_endpoints = true */
 #define RF_NO_LOG    0x2u    /* not in the access log (health probes) */
 #define RF_LOGIN     0x4u    /* counted against ratelimit_login instead of the admin limit */
+#define RF_PRESETUP  0x8u    /* an admin route that answers before the initial setup is complete */
 
 struct route {
 	const char *method;
 	const char *pattern;
 	route_handler handler;
 	enum route_kind kind;
-	unsigned roles;           /* bit (1 << ROLE_x) for each role that serves it */
+	unsigned roles;           /* bit (1 << ROLE_x) for each node role that serves it */
 	unsigned flags;
+	unsigned perm;            /* user roles allowed (admin/rbac.h PERM_*); 0 = no authentication */
 };
 
 /* The program's table (routes.c). */

@@ -20,6 +20,7 @@
 
 #include <fcgiapp.h>
 
+#include "admin/audit.h"
 #include "core/front.h"
 #include "core/request.h"
 #include "shm/segment.h"
@@ -130,13 +131,38 @@ nap(long ms)
 	}
 }
 
+#define MAINTENANCE_FIRST_MS 60000L
+#define MAINTENANCE_EVERY_MS 3600000L
+
+/* Retention: deletes what is older than its configured lifetime (idempotent, so every process may run it). */
+static void
+maintenance(void)
+{
+	struct store *s = store_current();
+	if (!s)
+		return;
+	struct config *cfg = config_acquire();
+	long deleted = 0;
+	char err[256];
+	if (audit_expire(s, cfg->audit_retention_ms, &deleted, err, sizeof err) != PRISM_OK)
+		log_warn("audit retention: %s", err);
+	else if (deleted)
+		log_info("audit retention: %ld record(s) older than audit_retention deleted", deleted);
+	config_release(cfg);
+}
+
 /* Until the process stops: every generation_poll, the store's configuration generation; a change (an admin
- * write on any host) invalidates this host's caches. */
+ * write on any host) invalidates this host's caches.  Hourly, the retention maintenance. */
 static void
 poll_generation(void)
 {
 	int64_t last = -1;
+	int64_t next_maintenance = clock_monotonic_ms() + MAINTENANCE_FIRST_MS;
 	while (!atomic_load(&stopping)) {
+		if (clock_monotonic_ms() >= next_maintenance) {
+			maintenance();
+			next_maintenance = clock_monotonic_ms() + MAINTENANCE_EVERY_MS;
+		}
 		struct store *s = store_current();
 		struct shm_segment *seg = shm_segment_current();
 		char err[256];

@@ -362,7 +362,10 @@ op_ping(struct store *s, char *err, size_t errlen)
 	sqlite3_stmt *st = stmt_get(c, "SELECT count(*) FROM sqlite_master", err, errlen);
 	if (!st)
 		return PRISM_E_STORE;
+	/* Reset at once: a statement left on its row keeps a read transaction open, and this thread would go
+	 * on seeing the database as it was at this ping. */
 	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
 	if (rc != SQLITE_ROW)
 		return db_error(c->db, rc, SS(s)->path, err, errlen);
 	return PRISM_OK;
@@ -479,11 +482,14 @@ op_get(struct store *s, enum store_coll coll, const char *id, json_t **doc, char
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_DONE) {
+		sqlite3_reset(st);
 		snprintf(err, errlen, "%s %s not found", store_coll_desc(coll)->name, id);
 		return PRISM_E_NOT_FOUND;
 	}
-	if (rc != SQLITE_ROW)
+	if (rc != SQLITE_ROW) {
+		sqlite3_reset(st);
 		return db_error(c->db, rc, "get", err, errlen);
+	}
 	*doc = row_doc(st, 0);
 	sqlite3_reset(st);
 	return PRISM_OK;
@@ -601,8 +607,10 @@ op_count(struct store *s, enum store_coll coll, const struct store_query *q, lon
 	if (e)
 		return e;
 	int rc = sqlite3_step(st);
-	if (rc != SQLITE_ROW)
+	if (rc != SQLITE_ROW) {
+		sqlite3_reset(st);
 		return db_error(c->db, rc, "count", err, errlen);
+	}
 	*n = (long)sqlite3_column_int64(st, 0);
 	sqlite3_reset(st);
 	return PRISM_OK;

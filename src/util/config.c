@@ -64,6 +64,14 @@ const struct cfg_def config_defs[] = {
 	  "HMAC secret for admin session tokens; at least 32 characters; required unless role = worker" },
 	{ "encryption_key", "ENCRYPTION_KEY", CFG_STRING, "", 0, 4096, NULL, CFG_SECRET, OFF(encryption_key),
 	  "Secret from which the AES-256-GCM key for stored provider credentials is derived; at least 32 characters" },
+	{ "encryption_key_previous", NULL, CFG_STRING, "", 0, 4096, NULL, CFG_SECRET, OFF(encryption_key_previous),
+	  "The encryption_key before a rotation: still accepted for decryption until prismctl rotate-encryption-key has re-encrypted every stored secret; empty = none" },
+	{ "jwt_lifetime", NULL, CFG_DURATION, "24h", 300000, 2592000000L, NULL, CFG_RELOAD, OFF(jwt_lifetime_ms),
+	  "Lifetime of an admin session token; a logout, password or role change revokes it earlier" },
+	{ "audit_retention", NULL, CFG_DURATION, "90d", 86400000L, 3650L * 86400000L, NULL, CFG_RELOAD, OFF(audit_retention_ms),
+	  "How long configuration audit records are kept" },
+	{ "models_dev_url", NULL, CFG_STRING, "https://models.dev/api.json", 0, 1024, NULL, CFG_RELOAD, OFF(models_dev_url),
+	  "Where model metadata is fetched from when offline is false (the bundled snapshot is used when it is unreachable); empty = always the snapshot" },
 	{ "offline", "OFFLINE", CFG_BOOL, "false", 0, 0, NULL, 0, OFF(offline),
 	  "Air-gapped mode: no outbound connection except to configured providers" },
 
@@ -587,6 +595,11 @@ config_validate(const struct config *cfg, struct buf *errors)
 	if (cfg->jwt_secret && cfg->encryption_key && *cfg->jwt_secret &&
 	    strcmp(cfg->jwt_secret, cfg->encryption_key) == 0) {
 		buf_printf(errors, "jwt_secret and encryption_key must differ\n");
+		ok = false;
+	}
+	if (cfg->encryption_key && cfg->encryption_key_previous && *cfg->encryption_key_previous &&
+	    strcmp(cfg->encryption_key, cfg->encryption_key_previous) == 0) {
+		buf_printf(errors, "encryption_key_previous must differ from encryption_key (leave it empty when not rotating)\n");
 		ok = false;
 	}
 	for (size_t i = 0; i < cfg->cors_origins.n; i++) {

@@ -49,6 +49,10 @@ struct config {
 	long store_timeout_ms;
 	char *jwt_secret;
 	char *encryption_key;
+	char *encryption_key_previous;
+	long jwt_lifetime_ms;
+	long audit_retention_ms;
+	char *models_dev_url;
 	bool offline;
 
 	/* logging */

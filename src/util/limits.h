@@ -41,6 +41,11 @@
 /* One log line. */
 #define PRISM_MAX_LOG_LINE       2048
 
+/* Admin accounts and tokens. */
+#define PRISM_MAX_USERNAME       128
+#define PRISM_MAX_USER_TENANTS   64        /* tenants one user can be assigned */
+#define PRISM_MAX_TOKEN          4096      /* an Authorization bearer token */
+
 /* Pool sizes. */
 #define PRISM_MAX_PROCESSES      256
 #define PRISM_MAX_THREADS        1024

@@ -105,8 +105,8 @@ parse_size(const char *s, long min, long max, long *out)
 enum prism_err
 parse_duration_ms(const char *s, long min, long max, long *out)
 {
-	static const char *const units[] = { "ms", "s", "m", "h" };
-	static const long mult[] = { 1, 1000, 60000, 3600000 };
+	static const char *const units[] = { "ms", "s", "m", "h", "d" };
+	static const long mult[] = { 1, 1000, 60000, 3600000, 86400000 };
 	return parse_with_unit(s, units, mult, sizeof mult / sizeof mult[0], 1000, min, max, out);
 }
 

@@ -170,4 +170,15 @@ for opt in $(printf '%s\n' "$usage" | grep -oE -- '--[a-z][a-z-]*' | sort -u); d
 	fi
 done
 
+# prism-api(7) is assembled from man/prism-api.d/ (tools/assemble-api-man); the committed page is current.
+if cmp -s <(cat "$top_srcdir"/man/prism-api.d/*.7) "$top_srcdir/man/prism-api.7"; then
+	t_ok "man/prism-api.7 is up to date with man/prism-api.d"
+else
+	t_fail "man/prism-api.7 is up to date with man/prism-api.d" "run tools/assemble-api-man"
+fi
+# Every admin route of the table has its entry (the roles are checked by rbac.sh).
+undocumented=$("$PRISM_FCGI" --routes | awk '$2 ~ /^\/api\/prism\// && $5 !~ /diag/ { print $1, $2 }' | while read -r m p; do
+	sed -e 's/\\-/-/g' "$top_srcdir/man/prism-api.7" | grep -qFx ".B $m $p" || echo "$m $p"; done)
+t_is "prism-api(7) has an entry for every admin route" "$undocumented" ""
+
 t_done

@@ -5,7 +5,7 @@
 # neither is installed.
 . "$(dirname "$0")/lib.sh"
 
-PAGES="man/prism.fcgi.8 man/prismctl.8 man/prism.conf.5"
+PAGES="man/prism.fcgi.8 man/prismctl.8 man/prism.conf.5 man/prism-api.7"
 
 mandoc=${MANDOC:-}
 [ -n "$mandoc" ] || mandoc=$(command -v mandoc || true)

@@ -12,13 +12,13 @@ static enum prism_err h_dummy(struct request *r) { (void)r; return PRISM_OK; }
 static enum prism_err h_other(struct request *r) { (void)r; return PRISM_OK; }
 
 static const struct route table[] = {
-	{ "GET", "/health", h_dummy, RK_CORE, ROLES_ALL, 0 },
-	{ "GET", "/api/prism/admin/tenants", h_dummy, RK_ADMIN, ROLES_ADMIN, 0 },
-	{ "POST", "/api/prism/admin/tenants", h_other, RK_ADMIN, ROLES_ADMIN, 0 },
-	{ "PUT", "/api/prism/admin/tenants/:id", h_dummy, RK_ADMIN, ROLES_ADMIN, 0 },
-	{ "POST", "/api/:tenant/v1/chat/completions", h_dummy, RK_GATEWAY, ROLES_GATEWAY, 0 },
-	{ "GET", "/api/:tenant/v1/models/:model", h_other, RK_GATEWAY, ROLES_GATEWAY, 0 },
-	{ "GET", "/_diag/sse", h_dummy, RK_CORE, ROLES_ALL, RF_DIAG },
+	{ "GET", "/health", h_dummy, RK_CORE, ROLES_ALL, 0, 0 },
+	{ "GET", "/api/prism/admin/tenants", h_dummy, RK_ADMIN, ROLES_ADMIN, 0, 0 },
+	{ "POST", "/api/prism/admin/tenants", h_other, RK_ADMIN, ROLES_ADMIN, 0, 0 },
+	{ "PUT", "/api/prism/admin/tenants/:id", h_dummy, RK_ADMIN, ROLES_ADMIN, 0, 0 },
+	{ "POST", "/api/:tenant/v1/chat/completions", h_dummy, RK_GATEWAY, ROLES_GATEWAY, 0, 0 },
+	{ "GET", "/api/:tenant/v1/models/:model", h_other, RK_GATEWAY, ROLES_GATEWAY, 0, 0 },
+	{ "GET", "/_diag/sse", h_dummy, RK_CORE, ROLES_ALL, RF_DIAG, 0 },
 };
 #define NT (sizeof table / sizeof table[0])
 

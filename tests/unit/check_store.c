@@ -643,6 +643,52 @@ START_TEST(damaged_rows_do_not_crash)
 }
 END_TEST
 
+
+/* A read must not leave this connection looking at an old snapshot: after each kind of read, a write made
+ * through another connection is visible (a SQLite statement left on its row kept a read transaction open). */
+START_TEST(reads_see_other_writers)
+{
+	struct store *other = NULL;
+	enum prism_err e = is_mongo ? store_mongo_open(mongo_uri, 5000, &other, err, sizeof err)
+				    : store_sqlite_open(dbpath, 5000, &other, err, sizeof err);
+	ck_assert_msg(e == PRISM_OK, "second handle: %s", err);
+	char id[25];
+	json_t *doc = json_pack("{s:s}", "username", "first");
+	must_insert(COLL_USERS, doc, id);
+	json_decref(doc);
+	for (int round = 0; round < 6; round++) {
+		json_t *got = NULL;
+		long n = 0;
+		struct store_query q = { NULL, 0, NULL, false, 0, NULL };
+		int64_t gen;
+		switch (round) {
+		case 0: ck_assert_int_eq(st->ops->ping(st, err, sizeof err), PRISM_OK); break;
+		case 1: got = must_get(COLL_USERS, id); break;
+		case 2: st->ops->get(st, COLL_USERS, "0123456789abcdef01234567", &got, err, sizeof err); break;
+		case 3: ck_assert_int_eq(st->ops->count(st, COLL_USERS, &q, &n, err, sizeof err), PRISM_OK); break;
+		case 4: {
+			char *next = NULL;
+			ck_assert_int_eq(st->ops->find(st, COLL_USERS, &q, &got, &next, err, sizeof err), PRISM_OK);
+			free(next);
+			break;
+		}
+		case 5: ck_assert_int_eq(st->ops->generation(st, &gen, err, sizeof err), PRISM_OK); break;
+		}
+		json_decref(got);
+		char name[32], oid[25];
+		snprintf(name, sizeof name, "written-%d", round);
+		json_t *w = json_pack("{s:s}", "username", name);
+		ck_assert_int_eq(other->ops->insert(other, COLL_USERS, w, oid, err, sizeof err), PRISM_OK);
+		json_decref(w);
+		json_t *seen = NULL;
+		ck_assert_msg(st->ops->get(st, COLL_USERS, oid, &seen, err, sizeof err) == PRISM_OK,
+			      "after read kind %d the other connection's write is invisible: %s", round, err);
+		json_decref(seen);
+	}
+	store_close(other);
+}
+END_TEST
+
 static Suite *
 store_suite(void)
 {
@@ -664,6 +710,7 @@ store_suite(void)
 	tcase_add_test(tc, generation_counter);
 	tcase_add_test(tc, grouped_sums);
 	tcase_add_test(tc, damaged_rows_do_not_crash);
+	tcase_add_test(tc, reads_see_other_writers);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,0 +1,56 @@
+# admin_lib.sh -- helpers for admin API tests, sourced after lib.sh.
+#
+#   adm_start [config lines...]  starts prism.fcgi (2 processes) behind lighttpd, creates the first admin
+#                                (root / root-password-1), logs in and completes the setup.  Sets ADM_TOKEN
+#                                (the admin's session token) and ADM_KEY (the default tenant's API key).
+#   api METHOD PATH [JSON]       one request with $TOKEN as bearer (when set); sets T_STATUS, T_BODY.
+#   adm_login USER PASSWORD      prints a session token (empty on failure).
+#   jget PATH                    a field of the last body (t_json on T_BODY).
+#   adm_user NAME ROLE [TENANTS-JSON]  creates a local user with password NAME-password-1 and prints a token.
+
+ADM_USER=root
+ADM_PASS=root-password-1
+
+api() {
+	local m=$1 p=$2 args=(-X "$1")
+	if [ -n "${TOKEN:-}" ]; then args+=(-H "Authorization: Bearer $TOKEN"); fi
+	if [ $# -ge 3 ]; then
+		args+=(-H 'Content-Type: application/json' --data-binary "$3")
+	elif [ "$m" != GET ] && [ "$m" != DELETE ]; then
+		args+=(--data-binary '')   # a length, as browsers send (lighttpd answers 411 without one)
+	fi
+	t_http "${args[@]}" "$T_BASE$p"
+}
+
+jget() { printf '%s' "$T_BODY" | t_json "$1"; }
+
+adm_login() {
+	local tok
+	tok=$(curl -s -X POST -H 'Content-Type: application/json' \
+		--data-binary "{\"username\":\"$1\",\"password\":\"$2\"}" "$T_BASE/api/prism/auth/login" | t_json token)
+	[ "$tok" = "<undefined>" ] && tok=
+	printf '%s' "$tok"
+}
+
+adm_start() {
+	t_make_config "$@" || return 1
+	cp "$top_srcdir/data/modelsdev.json" "$T_TMP/data/"   # the bundled model metadata, as make install puts it
+	t_start_prism --processes 2 --threads 4 || return 1
+	t_start_lighttpd daemon || return 1
+	TOKEN= api POST /api/prism/setup/admin "{\"username\":\"$ADM_USER\",\"password\":\"$ADM_PASS\"}"
+	[ "$T_STATUS" = 200 ] || { t_diag "setup/admin: $T_STATUS $T_BODY"; return 1; }
+	ADM_TOKEN=$(adm_login "$ADM_USER" "$ADM_PASS")
+	[ -n "$ADM_TOKEN" ] || { t_diag "login failed"; return 1; }
+	TOKEN=$ADM_TOKEN api POST /api/prism/setup/complete '{}'
+	[ "$T_STATUS" = 200 ] || { t_diag "setup/complete: $T_STATUS $T_BODY"; return 1; }
+	ADM_KEY=$(jget defaultTenant.apiKey)
+	return 0
+}
+
+adm_user() {
+	local name=$1 role=$2 tenants=${3:-[]}
+	TOKEN=$ADM_TOKEN api POST /api/prism/admin/users \
+		"{\"username\":\"$name\",\"password\":\"$name-password-1\",\"role\":\"$role\",\"tenants\":$tenants}"
+	[ "$T_STATUS" = 201 ] || { t_diag "create user $name: $T_STATUS $T_BODY"; return 1; }
+	adm_login "$name" "$name-password-1"
+}
