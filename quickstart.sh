@@ -76,6 +76,11 @@ Open Model Prism is running.
   health            http://127.0.0.1:$port/health
   configuration     $qs/etc/prism.conf
   logs              $qs/log/
+First run: create the first admin and complete the setup (prism-api(7), section Setup):
+  curl -s -X POST -H 'Content-Type: application/json' -d '{"username":"admin","password":"CHOOSE-ONE"}' \\
+       http://127.0.0.1:$port/api/prism/setup/admin
+  then log in (POST /api/prism/auth/login) and POST /api/prism/setup/complete with the token;
+  the answer shows the default tenant's API key once.
 Stop it with:       ./quickstart.sh stop
 Run the tests with: tests/run.sh
 EOT

@@ -265,7 +265,9 @@ audit_list(struct request *req)
 		conds[nc] = (struct store_cond){ "action", SOP_EQ, vals[nc] };
 		nc++;
 	}
-	if (user[0]) {
+	/* Who changed what is for the roles that audit; the others may not filter by it either. */
+	bool names = req->user.role == UR_ADMIN || req->user.role == UR_AUDITOR;
+	if (user[0] && names) {
 		vals[nc] = json_string(user);
 		conds[nc] = (struct store_cond){ "user", SOP_EQ, vals[nc] };
 		nc++;
@@ -298,13 +300,14 @@ audit_list(struct request *req)
 		return err == PRISM_E_BAD_REQUEST ? admin_fail(req, err, "cursor: invalid") :
 						    admin_store_fail(req, err, "query failed", serr);
 	}
-	/* Who changed what is for the roles that audit; others see that a change happened. */
-	bool names = req->user.role == UR_ADMIN || req->user.role == UR_AUDITOR;
 	size_t i;
 	json_t *e;
-	json_array_foreach(page, i, e)
-		if (!names)
+	json_array_foreach(page, i, e) {
+		if (!names) {
 			json_object_set_new(e, "user", json_string("(hidden)"));
+			json_object_del(e, "clientIp");
+		}
+	}
 	/* The original answered a bare array; with a cursor the page is wrapped. */
 	if (strstr(req->path, "/dashboard/config-changes")) {
 		free(next);

@@ -49,6 +49,8 @@ principal_fill(struct request *req, const json_t *user, const char *id)
 	int role = rbac_role_parse(admin_str(user, "role"));
 	if (role < 0)
 		return unauthorized(req, "Invalid token");
+	if (strlen(admin_str(user, "username")) >= sizeof p->username)
+		return unauthorized(req, "Invalid token");   /* a name longer than ours cannot be attributed */
 	snprintf(p->id, sizeof p->id, "%s", id);
 	snprintf(p->username, sizeof p->username, "%s", admin_str(user, "username"));
 	p->role = role;
@@ -254,18 +256,27 @@ ldap_attempt(struct request *req, struct store *s, const char *username, const c
 		char idc[25];
 		snprintf(idc, sizeof idc, "%s", id);
 		bool role_changed = strcmp(admin_str(existing, "role"), role) != 0;
+		json_t *before = json_pack("{s:s}", "role", admin_str(existing, "role"));
 		json_object_set_new(existing, "role", json_string(role));
 		if (role_changed)   /* tokens issued under the old role end, as with an admin's role change */
 			json_object_set_new(existing, "tokenVersion", json_integer((json_int_t)token_version(existing) + 1));
 		json_object_set_new(existing, "lastLogin", json_string(now));
 		json_object_set_new(existing, "ldapDn", json_string(dn));
-		rc = s->ops->update(s, COLL_USERS, idc, existing, -1, NULL, err, sizeof err);
+		long ver = (long)json_integer_value(json_object_get(existing, "__v"));
+		rc = s->ops->update(s, COLL_USERS, idc, existing, ver, NULL, err, sizeof err);
 		if (rc) {
+			json_decref(before);
 			json_decref(existing);
-			return admin_store_fail(req, rc, "user update failed", err);
+			/* Changed meanwhile (deactivated, say): this login does not win over it. */
+			return rc == PRISM_E_CONFLICT ? PRISM_E_UNAUTHORIZED : admin_store_fail(req, rc, "user update failed", err);
 		}
-		if (role_changed)
+		if (role_changed) {
 			log_info("rid=%s LDAP user %s now has role %s (group mapping)", req->request_id, username, role);
+			json_t *after = json_pack("{s:s}", "role", role);
+			audit_record(req, "update", "user", idc, username, before, after);
+			json_decref(after);
+		}
+		json_decref(before);
 		*user = existing;
 		return PRISM_OK;
 	}
@@ -278,8 +289,47 @@ ldap_attempt(struct request *req, struct store *s, const char *username, const c
 		return rc == PRISM_E_CONFLICT ? PRISM_E_UNAUTHORIZED : admin_store_fail(req, rc, "user insert failed", err);
 	}
 	json_object_set_new(doc, "_id", json_string(id));
+	audit_record(req, "create", "user", id, username, NULL, NULL);
 	*user = doc;
 	return PRISM_OK;
+}
+
+/* Records the login time on the account as it is now, and only if it is still the account the password
+ * was checked against (same hash, still active, same token version): a deactivation, password reset or
+ * revocation that lands during the bcrypt work wins, and is never written back over.  *out: the written
+ * document (new reference). */
+static enum prism_err
+record_login(struct request *req, struct store *s, const json_t *checked, json_t **out)
+{
+	*out = NULL;
+	char id[25], serr[256] = "";
+	snprintf(id, sizeof id, "%s", admin_str(checked, "_id"));
+	for (int attempt = 0; attempt < 5; attempt++) {
+		json_t *cur = NULL;
+		enum prism_err err = s->ops->get(s, COLL_USERS, id, &cur, serr, sizeof serr);
+		if (err == PRISM_E_NOT_FOUND)
+			return PRISM_E_UNAUTHORIZED;
+		if (err)
+			return admin_store_fail(req, err, "user lookup failed", serr);
+		if (!user_active(cur) || token_version(cur) != token_version(checked) ||
+		    !json_equal(json_object_get(cur, "passwordHash"), json_object_get(checked, "passwordHash"))) {
+			json_decref(cur);
+			return PRISM_E_UNAUTHORIZED;
+		}
+		char now[32];
+		admin_now(now);
+		json_object_set_new(cur, "lastLogin", json_string(now));
+		long ver = (long)json_integer_value(json_object_get(cur, "__v"));
+		err = s->ops->update(s, COLL_USERS, id, cur, ver, NULL, serr, sizeof serr);
+		if (err == PRISM_OK) {
+			*out = cur;
+			return PRISM_OK;
+		}
+		json_decref(cur);
+		if (err != PRISM_E_CONFLICT)
+			return admin_store_fail(req, err, "user update failed", serr);
+	}
+	return admin_fail(req, PRISM_E_CONFLICT, "the account is being changed; try again");
 }
 
 enum prism_err
@@ -314,15 +364,12 @@ auth_login(struct request *req)
 	/* Unknown users and LDAP users go through the same bcrypt work as a wrong password. */
 	bool ok = crypto_password_verify(password, hash);
 	if (ok) {
-		user = local;
-		local = NULL;
-		char now[32], serr[256];
-		admin_now(now);
-		json_object_set_new(user, "lastLogin", json_string(now));
-		char id[25];
-		snprintf(id, sizeof id, "%s", admin_str(user, "_id"));
-		if (s->ops->update(s, COLL_USERS, id, user, -1, NULL, serr, sizeof serr))
-			log_warn("rid=%s cannot record the login time of %s: %s", req->request_id, username, serr);
+		err = record_login(req, s, local, &user);
+		if (err && err != PRISM_E_UNAUTHORIZED) {
+			json_decref(local);
+			goto out;
+		}
+		err = PRISM_OK;
 	} else if (name_ok && (!local || strcmp(admin_str(local, "source"), "ldap") == 0)) {
 		err = ldap_attempt(req, s, username, password, &user);
 		if (err && err != PRISM_E_UNAUTHORIZED) {
@@ -433,10 +480,15 @@ auth_change_password(struct request *req)
 		err = admin_store_fail(req, err, "User not found", serr);
 		goto out;
 	}
+	if (token_version(user) != req->user.token_version || !user_active(user)) {
+		err = unauthorized(req, "Token revoked");
+		goto out;
+	}
 	json_object_set_new(user, "passwordHash", json_string(hash));
 	json_object_set_new(user, "tokenVersion", json_integer((json_int_t)req->user.token_version + 1));
-	if ((err = s->ops->update(s, COLL_USERS, req->user.id, user, -1, NULL, serr, sizeof serr))) {
-		err = admin_store_fail(req, err, "User not found", serr);
+	long ver = (long)json_integer_value(json_object_get(user, "__v"));
+	if ((err = s->ops->update(s, COLL_USERS, req->user.id, user, ver, NULL, serr, sizeof serr))) {
+		err = admin_store_fail(req, err, "the account was changed meanwhile; try again", serr);
 		goto out;
 	}
 	audit_record(req, "password", "user", req->user.id, req->user.username, NULL, NULL);

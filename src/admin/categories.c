@@ -83,8 +83,11 @@ seed_builtins(struct request *req, struct store *s, bool full, long *created, lo
 			}
 			char id[25];
 			snprintf(id, sizeof id, "%s", admin_str(doc, "_id"));
-			err = s->ops->update(s, COLL_ROUTINGCATEGORIES, id, doc, -1, NULL, serr, sizeof serr);
-			if (err && err != PRISM_E_NOT_FOUND) {   /* NOT_FOUND: deleted meanwhile */
+			json_t *ver = json_object_get(doc, "__v");
+			err = s->ops->update(s, COLL_ROUTINGCATEGORIES, id, doc, json_is_integer(ver) ? (long)json_integer_value(ver) : -1,
+					     NULL, serr, sizeof serr);
+			/* NOT_FOUND: deleted meanwhile; CONFLICT: edited meanwhile, and that edit wins over the seed. */
+			if (err && err != PRISM_E_NOT_FOUND && err != PRISM_E_CONFLICT) {
 				json_decref(doc);
 				return admin_store_fail(req, err, "category update failed", serr);
 			}

@@ -322,7 +322,8 @@ httpc_get(const struct httpc_opts *o, const char *url, long *status, struct buf 
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, curlerr);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms > 0 ? o->connect_timeout_ms : HTTPC_CONNECT_TIMEOUT_MS);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, o->timeout_ms > 0 ? o->timeout_ms : HTTPC_TIMEOUT_MS);
-	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+	/* Redirects are not followed: headers such as an API key would follow them to another host. */
+	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(c, CURLOPT_MAXREDIRS, (long)HTTPC_MAX_REDIRECTS);
 #if LIBCURL_VERSION_NUM >= 0x075500
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");

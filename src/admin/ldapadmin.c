@@ -106,6 +106,22 @@ read_password(struct request *req, const json_t *body, const char **plain, bool 
 	return PRISM_OK;
 }
 
+/* Do the connection settings of `doc` send the bind password where `stored` sent it?  (Same URL, bind DN
+ * and TLS settings: a changed URL or weakened TLS would hand the stored password to someone else.) */
+static bool
+same_destination(const json_t *doc, const json_t *stored)
+{
+	static const char *const strs[] = { "url", "bindDn", "caFile", NULL };
+	for (size_t i = 0; strs[i]; i++)
+		if (strcmp(admin_str(doc, strs[i]), admin_str(stored, strs[i])) != 0)
+			return false;
+	static const char *const bools[] = { "startTls", "tlsInsecure", NULL };
+	for (size_t i = 0; bools[i]; i++)
+		if (json_is_true(json_object_get(doc, bools[i])) != json_is_true(json_object_get(stored, bools[i])))
+			return false;
+	return true;
+}
+
 enum prism_err
 ldapadmin_get(struct request *req)
 {
@@ -147,6 +163,12 @@ ldapadmin_put(struct request *req)
 	set_default(doc, "tlsInsecure", json_false());
 	if (ldapauth_validate_json(doc, verr, sizeof verr) != PRISM_OK) {
 		err = admin_fail(req, PRISM_E_BAD_REQUEST, "%s", verr);
+		goto out;
+	}
+	if (!plain && !clear && has_password(stored) && !same_destination(doc, stored)) {
+		err = admin_fail(req, PRISM_E_BAD_REQUEST,
+				 "bindPassword: enter the bind password again when changing url, bindDn or the TLS settings "
+				 "(or set it to null)");
 		goto out;
 	}
 	if (plain) {
@@ -230,11 +252,9 @@ ldapadmin_test(struct request *req)
 	}
 	if (!plain && !clear && has_password(stored) && admin_str(doc, "bindDn")[0]) {
 		/* The stored password goes only where it is meant to go. */
-		bool same = strcmp(admin_str(doc, "url"), admin_str(stored, "url")) == 0 &&
-			    strcmp(admin_str(doc, "bindDn"), admin_str(stored, "bindDn")) == 0;
-		if (!same) {
+		if (!same_destination(doc, stored)) {
 			err = test_reply(req, false, "bindPassword: the stored bind password is used only with the stored "
-					 "url and bindDn; enter the password to test other settings");
+					 "url, bindDn and TLS settings; enter the password to test other settings");
 			goto out;
 		}
 		if (crypto_decrypt(req->cfg->encryption_key, req->cfg->encryption_key_previous,

@@ -154,6 +154,17 @@ providers_view(const json_t *doc)
 		json_object_set_new(auth, secret_fields[i], json_string("***"));
 		has = true;
 	}
+	/* Anything else under auth that holds a secret (an imported sessionToken, say) or any encrypted value
+	 * is masked too: a view never carries key material. */
+	const char *k;
+	json_t *e;
+	json_object_foreach(auth, k, e) {
+		if (json_is_string(e) && (crypto_is_encrypted(json_string_value(e)) || audit_is_secret_field(k)) &&
+		    strcmp(json_string_value(e), "***") != 0) {
+			json_object_set_new(auth, k, json_string("***"));
+			has = true;
+		}
+	}
 	json_object_set_new(auth, "hasCredentials", json_boolean(has));
 	return v;
 }
@@ -263,6 +274,12 @@ header_reserved(const char *name)
 	for (size_t i = 0; reserved[i]; i++)
 		if (strcasecmp(reserved[i], name) == 0)
 			return true;
+	/* ...-Key (x-api-key, Ocp-Apim-Subscription-Key) and ...Auth... names carry credentials too. */
+	size_t n = strlen(name);
+	if (n >= 3 && strcasecmp(name + n - 3, "key") == 0)
+		return true;
+	if (strcasestr(name, "auth"))
+		return true;
 	return audit_is_secret_field(name);
 }
 
@@ -468,6 +485,56 @@ fail:
 	return e;
 }
 
+static bool
+same_string(const json_t *a, const json_t *b)
+{
+	const char *x = json_string_value(a), *y = json_string_value(b);
+	return strcmp(x ? x : "", y ? y : "") == 0;
+}
+
+/* Two base URLs that name the same place (trailing slashes aside). */
+static bool
+same_url(const json_t *a, const json_t *b)
+{
+	const char *x = json_string_value(a), *y = json_string_value(b);
+	x = x ? x : "";
+	y = y ? y : "";
+	size_t nx = strlen(x), ny = strlen(y);
+	while (nx && x[nx - 1] == '/')
+		nx--;
+	while (ny && y[ny - 1] == '/')
+		ny--;
+	return nx == ny && strncmp(x, y, nx) == 0;
+}
+
+/* A stored secret goes only where it went when it was entered: moving a provider that keeps its stored
+ * credentials to another URL, through another proxy, or to unverified TLS would let whoever may edit
+ * providers (not read their keys) receive them.  Such a change must enter the credentials again. */
+static enum prism_err
+check_destination(struct request *req, const json_t *c, const json_t *old)
+{
+	const json_t *na = json_object_get(c, "auth"), *oa = json_object_get(old, "auth");
+	const json_t *no = json_object_get(c, "options"), *oo = json_object_get(old, "options");
+	bool kept = false;
+	for (size_t i = 0; secret_fields[i]; i++) {
+		const json_t *nv = json_object_get(na, secret_fields[i]);
+		if (json_is_string(nv) && json_equal(nv, json_object_get(oa, secret_fields[i])))
+			kept = true;
+	}
+	if (!kept)
+		return PRISM_OK;
+	bool was_verified = !json_is_false(json_object_get(oo, "tlsVerify"));
+	bool is_verified = !json_is_false(json_object_get(no, "tlsVerify"));
+	if (!same_url(json_object_get(c, "baseUrl"), json_object_get(old, "baseUrl")) ||
+	    !same_string(json_object_get(no, "httpProxy"), json_object_get(oo, "httpProxy")) ||
+	    !same_string(json_object_get(no, "caFile"), json_object_get(oo, "caFile")) ||
+	    (was_verified && !is_verified))
+		return admin_fail(req, PRISM_E_BAD_REQUEST,
+				  "auth.apiKey: enter the credentials again when changing where they are sent "
+				  "(baseUrl, options.httpProxy, options.caFile, options.tlsVerify)");
+	return PRISM_OK;
+}
+
 /* The whole config object: in (may be NULL) applied over old (NULL on create).  *out new reference; field
  * names in errors are relative to config ("auth.apiKey: ..."). */
 static enum prism_err
@@ -516,6 +583,8 @@ build_config(struct request *req, const json_t *in, const json_t *old, json_t **
 		}
 		json_object_set_new(c, "options", v);
 	}
+	if (old && (e = check_destination(req, c, old)))
+		goto fail;
 	*out = c;
 	return PRISM_OK;
 fail:

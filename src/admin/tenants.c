@@ -821,7 +821,15 @@ key_view(const json_t *k)
 {
 	json_t *v = json_object();
 	json_object_set_new(v, "_id", value_or(k, "_id", json_null()));
-	json_object_set_new(v, "prefix", value_or(k, "prefix", json_string("")));
+	/* A custom key's stored prefix may be most of the key (the original kept 12 characters of any key). */
+	const char *pre = json_string_value(json_object_get(k, "prefix"));
+	if (json_is_true(json_object_get(k, "custom")) && pre && strlen(pre) > 4) {
+		char shown[5];
+		snprintf(shown, sizeof shown, "%.4s", pre);
+		json_object_set_new(v, "prefix", json_string(shown));
+	} else {
+		json_object_set_new(v, "prefix", value_or(k, "prefix", json_string("")));
+	}
 	json_object_set_new(v, "label", value_or(k, "label", json_string("")));
 	json_object_set_new(v, "enabled", json_boolean(!json_is_false(json_object_get(k, "enabled"))));
 	json_object_set_new(v, "custom", json_boolean(json_is_true(json_object_get(k, "custom"))));
@@ -839,12 +847,35 @@ has_legacy(const json_t *doc)
 	return nonempty_string(json_object_get(doc, "apiKeyHash")) || nonempty_string(json_object_get(doc, "apiKeyPrefix"));
 }
 
+/* The display prefix of a legacy key.  The original stored the first 12 characters of any key, so a
+ * short custom key was readable in full: only generated keys ("omp-" + 64 hex) keep their 12 characters,
+ * others show at most 4. */
+static json_t *
+legacy_prefix(const json_t *doc)
+{
+	const char *p = admin_str(doc, "apiKeyPrefix");
+	if (strncmp(p, TENANT_KEY_PREFIX, strlen(TENANT_KEY_PREFIX)) == 0 && !json_is_true(json_object_get(doc, "customApiKey")))
+		return json_string(p);
+	char shown[8];
+	snprintf(shown, sizeof shown, "%.*s", strlen(p) >= 12 ? 4 : 0, p);
+	return json_string(shown);
+}
+
+/* The original's default tenant key was the public string "model-prism". */
+static bool
+legacy_key_is_public(const json_t *doc)
+{
+	char h[65];
+	crypto_sha256_hex("model-prism", strlen("model-prism"), h);
+	return crypto_str_eq(admin_str(doc, "apiKeyHash"), h);
+}
+
 /* The original's single key as the synthetic entry "legacy", as its GET /keys showed it. */
 static json_t *
 legacy_view(const json_t *doc)
 {
 	json_t *v = json_pack("{s:s, s:o, s:s, s:b, s:b, s:o, s:n, s:o, s:b}", "_id", TENANT_LEGACY_KEY_ID, "prefix",
-			      value_or(doc, "apiKeyPrefix", json_string("")), "label", TENANT_PRIMARY_LABEL, "enabled",
+			      legacy_prefix(doc), "label", TENANT_PRIMARY_LABEL, "enabled",
 			      !json_is_false(json_object_get(doc, "keyEnabled")), "custom",
 			      json_is_true(json_object_get(doc, "customApiKey")), "expiresAt",
 			      value_or(doc, "keyExpiresAt", json_null()), "lastUsedAt", "createdAt",
@@ -860,6 +891,10 @@ tenants_view(const json_t *doc)
 	tenants_fill_defaults(v);
 	for (size_t i = 0; hidden[i]; i++)
 		json_object_del(v, hidden[i]);
+	if (json_object_get(v, "apiKeyPrefix"))
+		json_object_set_new(v, "apiKeyPrefix", legacy_prefix(doc));
+	if (legacy_key_is_public(doc))
+		json_object_set_new(v, "insecureDefaultKey", json_true());   /* rotate it: everybody knows it */
 	json_t *keys = json_array();
 	size_t i;
 	json_t *k;
@@ -936,9 +971,11 @@ legacy_migrate(json_t *doc)
 	const char *hash = json_string_value(json_object_get(doc, "apiKeyHash"));
 	if (!hash || !*hash)
 		return NULL;
-	json_t *e = tenants_key_entry(hash, admin_str(doc, "apiKeyPrefix"), TENANT_PRIMARY_LABEL,
+	json_t *shown = legacy_prefix(doc);
+	json_t *e = tenants_key_entry(hash, json_string_value(shown), TENANT_PRIMARY_LABEL,
 				      json_is_true(json_object_get(doc, "customApiKey")),
 				      json_string_value(json_object_get(doc, "keyExpiresAt")));
+	json_decref(shown);
 	if (json_object_get(doc, "createdAt"))
 		json_object_set(e, "createdAt", json_object_get(doc, "createdAt"));
 	if (!primary_entry(doc))

@@ -459,6 +459,13 @@ users_update(struct request *req)
 		err = admin_fail(req, PRISM_E_BAD_REQUEST, "active: Cannot deactivate your own account");
 		goto out;
 	}
+	/* A stolen session must not become a permanent takeover: one's own password changes only with the
+	 * current one (and the login rate limit), through /auth/change-password. */
+	if (password && is_self(req, id)) {
+		err = admin_fail(req, PRISM_E_BAD_REQUEST,
+				 "password: change your own password with POST /api/prism/auth/change-password");
+		goto out;
+	}
 	if (password && user_is_ldap(before)) {
 		err = admin_fail(req, PRISM_E_BAD_REQUEST,
 				 "password: directory (LDAP) accounts have no local password; change it in the directory");

@@ -46,11 +46,11 @@ const struct route prism_routes[] = {
 	{ "GET", "/api/prism/admin/dashboard/config-changes", audit_list, ADM, 0, PERM_ANY_PANEL },
 
 	{ "GET", "/api/prism/admin/users", users_list, ADM, 0, PERM_READ_CONFIG },
-	{ "POST", "/api/prism/admin/users", users_create, ADM, 0, PERM_ADMIN_MAINT },
+	{ "POST", "/api/prism/admin/users", users_create, ADM, 0, PERM_ADMIN },
 	{ "GET", "/api/prism/admin/users/:id", users_get, ADM, 0, PERM_READ_CONFIG },
-	{ "PUT", "/api/prism/admin/users/:id", users_update, ADM, 0, PERM_ADMIN_MAINT },
-	{ "DELETE", "/api/prism/admin/users/:id", users_delete, ADM, 0, PERM_ADMIN_MAINT },
-	{ "POST", "/api/prism/admin/users/:id/revoke-sessions", users_revoke, ADM, 0, PERM_ADMIN_MAINT },
+	{ "PUT", "/api/prism/admin/users/:id", users_update, ADM, 0, PERM_ADMIN },
+	{ "DELETE", "/api/prism/admin/users/:id", users_delete, ADM, 0, PERM_ADMIN },
+	{ "POST", "/api/prism/admin/users/:id/revoke-sessions", users_revoke, ADM, 0, PERM_ADMIN },
 	/* @@users@@ */
 	{ "GET", "/api/prism/admin/ldap", ldapadmin_get, ADM, 0, PERM_ADMIN },
 	{ "PUT", "/api/prism/admin/ldap", ldapadmin_put, ADM, 0, PERM_ADMIN },
@@ -105,9 +105,9 @@ const struct route prism_routes[] = {
 	{ "GET", "/api/prism/admin/models/enrichment", models_enrichment, ADM, 0, PERM_READ_CONFIG },
 	{ "POST", "/api/prism/admin/models/enrichment/refresh", models_enrichment_refresh, ADM, 0, PERM_ADMIN_MAINT },
 	/* @@models@@ */
-	{ "POST", "/api/prism/admin/system/verify-password", auth_verify_password, ADM, 0, PERM_ADMIN },
+	{ "POST", "/api/prism/admin/system/verify-password", auth_verify_password, ADM, RF_LOGIN, PERM_ADMIN },
 	{ "GET", "/api/prism/admin/system/export-settings", system_export, ADM, 0, PERM_ADMIN },
-	{ "POST", "/api/prism/admin/system/import-settings", system_import, ADM, 0, PERM_ADMIN },
+	{ "POST", "/api/prism/admin/system/import-settings", system_import, ADM, RF_LOGIN, PERM_ADMIN },
 	{ "GET", "/api/prism/admin/system/log-config", system_log_config_get, ADM, 0, PERM_VIEW_COSTS },
 	{ "PUT", "/api/prism/admin/system/log-config", system_log_config_put, ADM, 0, PERM_ADMIN },
 	{ "GET", "/api/prism/admin/system/circuit-breaker", system_breakers, ADM, 0, PERM_VIEW_COSTS },

@@ -234,6 +234,13 @@ t_like "a new password is encrypted afresh" "$ENC2" '^enc:'
 t_unlike "  with a new IV" "$ENC2" "^$ENC1\$"
 login bob bob-pw
 t_is "  and logins work again" "$T_STATUS" 200
+# The stored password goes only to the stored server, with the stored TLS settings.
+TOKEN=$ADM_TOKEN api PUT $L '{"url":"ldap://127.0.0.1:1"}'
+t_is "a new url without the password again: 400" "$T_STATUS" 400
+t_like "  names bindPassword" "$(jget error)" '^bindPassword: '
+TOKEN=$ADM_TOKEN api PUT $L '{"tlsInsecure":true}'
+t_is "weakening TLS without the password again: 400" "$T_STATUS" 400
+t_is "  nothing changed" "$(dump_ldap | t_json 0.bindPassword)" "$ENC2"
 
 TOKEN=$ADM_TOKEN api PUT $L '{"enabled":false}'
 t_is "disable LDAP" "$(jget enabled)" false

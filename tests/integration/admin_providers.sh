@@ -184,6 +184,15 @@ t_is "update with \"\": kept" "$(secret_of "$A")" "$enc0"
 api PUT "$P/$A" '{"config":{"baseUrl":"'"$UP_main"'"}}'
 t_is "update without auth: kept" "$(secret_of "$A")" "$enc0"
 t_is "update of baseUrl: options untouched" "$(jget config.options.extraHeaders.X-Org)" acme
+# The stored key goes nowhere else: moving the provider means entering it again.
+api PUT "$P/$A" '{"config":{"baseUrl":"http://attacker.example:8080"}}'
+t_is "moving a provider that keeps its stored key is refused" "$T_STATUS" 400
+t_like "  and says why" "$(jget error)" 'enter the credentials again'
+api PUT "$P/$A" '{"config":{"options":{"httpProxy":"http://127.0.0.1:3128"}}}'
+t_is "so is a new proxy" "$T_STATUS" 400
+api PUT "$P/$A" '{"config":{"options":{"tlsVerify":false}}}'
+t_is "and switching TLS verification off" "$T_STATUS" 400
+t_is "  the stored key is unchanged" "$(secret_of "$A")" "$enc0"
 api PUT "$P/$A" "{\"config\":{\"auth\":{\"apiKey\":\"$WRONG\"}}}"
 enc1=$(secret_of "$A")
 t_like "update with a new key: replaced, encrypted" "$enc1" '^enc:'
