@@ -6,7 +6,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "analytics/writer.h"
 #include "core/response.h"
+#include "store/store.h"
 #include "util/clock.h"
 #include "util/parse.h"
 
@@ -92,5 +94,51 @@ diag_echo(struct request *req)
 				"path", req->path, "query", req->query, "client_ip", req->client_ip, "request_id",
 				req->request_id, "headers", headers, "body_bytes", (json_int_t)req->body.len);
 	resp_json(req, 200, out);
+	return PRISM_OK;
+}
+
+/* One synthetic RequestLog for the analytics writer, from {tenantId, routedModel, tokens|inputTokens,
+ * outputTokens, cost|actualCostUsd, and optionally status, category, costTier, userName, durationMs,
+ * isAutoRouted, timestamp}: exercises the writer, its spool and its aggregates without a provider. */
+enum prism_err
+diag_analytics(struct request *req)
+{
+	static const char *const strings[] = { "routedModel", "requestedModel", "status", "category", "costTier",
+					       "userName", "timestamp", NULL };
+	static const char *const numbers[] = { "inputTokens", "outputTokens", "actualCostUsd", "durationMs", NULL };
+	json_t *body = NULL;
+	enum prism_err err = request_json_body(req, &body);
+	if (err)
+		return err;
+	const char *tenant = json_string_value(json_object_get(body, "tenantId"));
+	if (!store_id_valid(tenant)) {
+		json_decref(body);
+		snprintf(req->errdetail, sizeof req->errdetail, "tenantId must be 24 lowercase hex digits");
+		return PRISM_E_BAD_REQUEST;
+	}
+	char id[25], now[32];
+	store_new_id(id);
+	store_now_iso(now);
+	json_t *log = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:f}", "_id", id, "tenantId", tenant, "timestamp",
+				now, "routedModel", "diag-model", "status", "success", "inputTokens", (json_int_t)0,
+				"outputTokens", (json_int_t)0, "actualCostUsd", 0.0);
+	json_t *v;
+	if (json_is_number(v = json_object_get(body, "tokens")))
+		json_object_set(log, "inputTokens", v);
+	if (json_is_number(v = json_object_get(body, "cost")))
+		json_object_set(log, "actualCostUsd", v);
+	for (int i = 0; strings[i]; i++)
+		if (json_is_string(v = json_object_get(body, strings[i])))
+			json_object_set(log, strings[i], v);
+	for (int i = 0; numbers[i]; i++)
+		if (json_is_number(v = json_object_get(body, numbers[i])))
+			json_object_set(log, numbers[i], v);
+	if (json_is_boolean(v = json_object_get(body, "isAutoRouted")))
+		json_object_set(log, "isAutoRouted", v);
+	if (!json_object_get(log, "requestedModel"))
+		json_object_set(log, "requestedModel", json_object_get(log, "routedModel"));
+	json_decref(body);
+	analytics_submit(log);
+	resp_json(req, 202, json_pack("{s:s, s:b}", "_id", id, "queued", 1));
 	return PRISM_OK;
 }

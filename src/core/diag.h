@@ -6,6 +6,9 @@
  *   POST /_diag/echo (also under /api/prism/ and /v1/)
  *                                           what arrived: parsed body, client address, request id and
  *                                           headers (credentials removed), in that namespace's error shape.
+ *   POST /_diag/analytics                   queues one synthetic RequestLog with the analytics writer
+ *                                           (202): a store outage and the spool can be tested without
+ *                                           a provider.
  */
 #ifndef PRISM_DIAG_H
 #define PRISM_DIAG_H
@@ -15,5 +18,6 @@
 enum prism_err diag_sse(struct request *req);
 enum prism_err diag_sleep(struct request *req);
 enum prism_err diag_echo(struct request *req);
+enum prism_err diag_analytics(struct request *req);
 
 #endif

@@ -24,6 +24,8 @@
 #include "admin/providers.h"
 #include "admin/tenants.h"
 #include "admin/portal.h"
+#include "gateway/gwinfo.h"
+#include "gateway/pipeline.h"
 /* @@includes@@ */
 
 #define ADM RK_ADMIN, ROLES_ADMIN
@@ -114,10 +116,49 @@ const struct route prism_routes[] = {
 	{ "POST", "/api/prism/admin/system/circuit-breaker/reset", system_breakers_reset, ADM, 0, PERM_ADMIN_MAINT },
 	/* @@system@@ */
 
+	/* the gateway: /api/<tenant>/v1/..., and /v1/... and /api/v1/... for the default tenant */
+	/* gwinfo.h: model lists, health, IDE configs (fixed segments before :params) */
+	{ "GET", "/api/:tenant/v1/models/public", gwinfo_models_public, RK_GATEWAY, ROLES_GATEWAY, 0, PERM_PUBLIC },
+	{ "GET", "/v1/models/public", gwinfo_models_public, RK_GATEWAY, ROLES_GATEWAY, 0, PERM_PUBLIC },
+	{ "GET", "/api/v1/models/public", gwinfo_models_public, RK_GATEWAY, ROLES_GATEWAY, 0, PERM_PUBLIC },
+	{ "GET", "/api/:tenant/v1/models", gwinfo_models, RK_GATEWAY, ROLES_GATEWAY, 0, PERM_PUBLIC },
+	{ "GET", "/v1/models", gwinfo_models, RK_GATEWAY, ROLES_GATEWAY, 0, PERM_PUBLIC },
+	{ "GET", "/api/v1/models", gwinfo_models, RK_GATEWAY, ROLES_GATEWAY, 0, PERM_PUBLIC },
+	{ "GET", "/api/:tenant/v1/models/:model", gwinfo_model, RK_GATEWAY, ROLES_GATEWAY, 0, PERM_PUBLIC },
+	{ "GET", "/v1/models/:model", gwinfo_model, RK_GATEWAY, ROLES_GATEWAY, 0, PERM_PUBLIC },
+	{ "GET", "/api/v1/models/:model", gwinfo_model, RK_GATEWAY, ROLES_GATEWAY, 0, PERM_PUBLIC },
+	{ "GET", "/api/:tenant/v1/models/:provider/:model", gwinfo_model, RK_GATEWAY, ROLES_GATEWAY, 0, PERM_PUBLIC },
+	{ "GET", "/v1/models/:provider/:model", gwinfo_model, RK_GATEWAY, ROLES_GATEWAY, 0, PERM_PUBLIC },
+	{ "GET", "/api/v1/models/:provider/:model", gwinfo_model, RK_GATEWAY, ROLES_GATEWAY, 0, PERM_PUBLIC },
+	{ "GET", "/api/:tenant/v1/health", gwinfo_health, RK_GATEWAY, ROLES_GATEWAY, 0, PERM_PUBLIC },
+	{ "GET", "/v1/health", gwinfo_health, RK_GATEWAY, ROLES_GATEWAY, 0, PERM_PUBLIC },
+	{ "GET", "/api/v1/health", gwinfo_health, RK_GATEWAY, ROLES_GATEWAY, 0, PERM_PUBLIC },
+	{ "GET", "/api/:tenant/v1/config/models", gwinfo_config_models, RK_GATEWAY, ROLES_GATEWAY, 0, PERM_PUBLIC },
+	{ "GET", "/v1/config/models", gwinfo_config_models, RK_GATEWAY, ROLES_GATEWAY, 0, PERM_PUBLIC },
+	{ "GET", "/api/v1/config/models", gwinfo_config_models, RK_GATEWAY, ROLES_GATEWAY, 0, PERM_PUBLIC },
+	{ "GET", "/api/:tenant/v1/config/continue", gwinfo_config_continue, RK_GATEWAY, ROLES_GATEWAY, 0, PERM_PUBLIC },
+	{ "GET", "/v1/config/continue", gwinfo_config_continue, RK_GATEWAY, ROLES_GATEWAY, 0, PERM_PUBLIC },
+	{ "GET", "/api/v1/config/continue", gwinfo_config_continue, RK_GATEWAY, ROLES_GATEWAY, 0, PERM_PUBLIC },
+	{ "GET", "/api/:tenant/v1/config/opencode", gwinfo_config_opencode, RK_GATEWAY, ROLES_GATEWAY, 0, PERM_PUBLIC },
+	{ "GET", "/v1/config/opencode", gwinfo_config_opencode, RK_GATEWAY, ROLES_GATEWAY, 0, PERM_PUBLIC },
+	{ "GET", "/api/v1/config/opencode", gwinfo_config_opencode, RK_GATEWAY, ROLES_GATEWAY, 0, PERM_PUBLIC },
+	/* pipeline.h: the OpenAI-compatible POST endpoints */
+	{ "POST", "/api/:tenant/v1/chat/completions", gw_chat, RK_GATEWAY, ROLES_GATEWAY, 0, PERM_PUBLIC },
+	{ "POST", "/v1/chat/completions", gw_chat, RK_GATEWAY, ROLES_GATEWAY, 0, PERM_PUBLIC },
+	{ "POST", "/api/v1/chat/completions", gw_chat, RK_GATEWAY, ROLES_GATEWAY, 0, PERM_PUBLIC },
+	{ "POST", "/api/:tenant/v1/completions", gw_completions, RK_GATEWAY, ROLES_GATEWAY, 0, PERM_PUBLIC },
+	{ "POST", "/v1/completions", gw_completions, RK_GATEWAY, ROLES_GATEWAY, 0, PERM_PUBLIC },
+	{ "POST", "/api/v1/completions", gw_completions, RK_GATEWAY, ROLES_GATEWAY, 0, PERM_PUBLIC },
+	{ "POST", "/api/:tenant/v1/embeddings", gw_embeddings, RK_GATEWAY, ROLES_GATEWAY, 0, PERM_PUBLIC },
+	{ "POST", "/v1/embeddings", gw_embeddings, RK_GATEWAY, ROLES_GATEWAY, 0, PERM_PUBLIC },
+	{ "POST", "/api/v1/embeddings", gw_embeddings, RK_GATEWAY, ROLES_GATEWAY, 0, PERM_PUBLIC },
+	/* @@gateway@@ */
+
 	/* diagnostics (diag_endpoints = true) */
 	{ "GET", "/_diag/sse", diag_sse, RK_CORE, ROLES_ALL, RF_DIAG, PERM_PUBLIC },
 	{ "GET", "/_diag/sleep", diag_sleep, RK_CORE, ROLES_ALL, RF_DIAG, PERM_PUBLIC },
 	{ "POST", "/_diag/echo", diag_echo, RK_CORE, ROLES_ALL, RF_DIAG, PERM_PUBLIC },
+	{ "POST", "/_diag/analytics", diag_analytics, RK_CORE, ROLES_ALL, RF_DIAG, PERM_PUBLIC },
 	{ "POST", "/api/prism/_diag/echo", diag_echo, ADM, RF_DIAG | RF_PRESETUP, PERM_PUBLIC },
 	{ "POST", "/v1/_diag/echo", diag_echo, RK_GATEWAY, ROLES_GATEWAY, RF_DIAG, PERM_PUBLIC },
 };

@@ -21,6 +21,7 @@
 #include <fcgiapp.h>
 
 #include "admin/audit.h"
+#include "analytics/writer.h"
 #include "core/front.h"
 #include "core/request.h"
 #include "shm/segment.h"
@@ -295,6 +296,15 @@ worker_process(int listen_fd, const struct server_opts *opts)
 
 	pthread_t connector;
 	bool have_connector = pthread_create(&connector, NULL, store_connector, NULL) == 0;
+	/* The analytics writer of this process: it spools while the connector has no store yet. */
+	{
+		char spool[1100], aerr[1300];
+		cfg = config_acquire();
+		snprintf(spool, sizeof spool, "%s/spool", cfg->data_dir);
+		config_release(cfg);
+		if (analytics_start(spool, aerr, sizeof aerr))
+			log_error("%s; analytics are written by the request threads", aerr);
+	}
 
 	struct worker_thread *threads = xcalloc((size_t)nthreads, sizeof *threads);
 	for (long i = 0; i < nthreads; i++) {
@@ -344,6 +354,7 @@ worker_process(int listen_fd, const struct server_opts *opts)
 		if (clock_monotonic_ms() > deadline) {
 			log_warn("stopping: %d request(s) still running after the grace period; exiting",
 				 atomic_load(&in_flight));
+			analytics_stop();    /* what is queued goes to the store or the spool */
 			_exit(0);
 		}
 		struct timespec ts = { 0, 20 * 1000000L };
@@ -352,6 +363,7 @@ worker_process(int listen_fd, const struct server_opts *opts)
 	for (long i = 0; i < nthreads; i++)
 		pthread_join(threads[i].tid, NULL);
 	free(threads);
+	analytics_stop();        /* flushes the queue to the store, or to the spool when it is down */
 	if (have_connector)
 		pthread_join(connector, NULL);
 	store_close(store_current());

@@ -21,11 +21,30 @@ struct family {
 static const struct family counter_family[METRIC_COUNTER_COUNT] = {
 	[METRIC_REQUESTS] = { "prism_requests_total", "Requests answered, by route and HTTP status." },
 	[METRIC_RATE_LIMITED] = { "prism_rate_limited_total", "Requests refused by a rate limit, by scope." },
+	[METRIC_GW_REQUESTS] = { "prism_gateway_requests_total",
+				 "Gateway requests of known tenants, by tenant, model and outcome (success, error, client_gone)." },
+	[METRIC_GW_TOKENS] = { "prism_gateway_tokens_total", "Tokens of gateway requests, by tenant and direction." },
+	[METRIC_GW_COST] = { "prism_gateway_cost_microdollars_total",
+			     "Cost of gateway requests in micro-dollars (1e-6 USD), by tenant." },
+	[METRIC_UPSTREAM_ERRORS] = { "prism_upstream_errors_total",
+				     "Failed provider calls, by provider slug and error class." },
+	[METRIC_ANALYTICS_PENDING] = { "prism_analytics_pending_records",
+				       "Analytics records not yet in the store: in the writers' queues or in spool files." },
+	[METRIC_ANALYTICS_DROPPED] = { "prism_analytics_dropped_records_total",
+				       "Analytics records lost (spool full or unwritable, unreadable spool lines, refused "
+				       "by the store)." },
+};
+
+/* Families of the counter table that are gauges (values that also go down). */
+static const bool counter_is_gauge[METRIC_COUNTER_COUNT] = {
+	[METRIC_ANALYTICS_PENDING] = true,
 };
 
 static const struct family hist_family[METRIC_HISTOGRAM_COUNT] = {
 	[METRIC_REQUEST_DURATION] = { "prism_request_duration_seconds",
 				      "Time from the start of a request to its last byte." },
+	[METRIC_UPSTREAM_DURATION] = { "prism_upstream_duration_seconds",
+				       "Duration of one provider call (to the end of the answer or stream), by provider slug." },
 };
 
 /* Upper bounds in microseconds; the last bucket (+Inf) takes the rest. */
@@ -213,7 +232,8 @@ metrics_render_prometheus(struct shm_segment *seg, struct buf *out)
 	enum prism_err e = PRISM_OK;
 	for (int c = 0; c < METRIC_COUNTER_COUNT && !e; c++) {
 		const struct family *f = &counter_family[c];
-		e = buf_printf(out, "# HELP %s %s\n# TYPE %s counter\n", f->name, f->help, f->name);
+		e = buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", f->name, f->help, f->name,
+			       counter_is_gauge[c] ? "gauge" : "counter");
 		for (int l = 0; l < nlabels && !e; l++) {
 			if (!(atomic_load_explicit(&mx->used_c[c][l / 32], memory_order_relaxed) & (1u << (l % 32))))
 				continue;

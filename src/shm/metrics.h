@@ -24,11 +24,18 @@
 enum metrics_counter {
 	METRIC_REQUESTS = 0,          /* prism_requests_total{route,status} */
 	METRIC_RATE_LIMITED = 1,      /* prism_rate_limited_total{scope} */
+	METRIC_GW_REQUESTS = 2,       /* prism_gateway_requests_total{tenant,model,status} */
+	METRIC_GW_TOKENS = 3,         /* prism_gateway_tokens_total{tenant,direction} */
+	METRIC_GW_COST = 4,           /* prism_gateway_cost_microdollars_total{tenant} */
+	METRIC_UPSTREAM_ERRORS = 5,   /* prism_upstream_errors_total{provider,class} */
+	METRIC_ANALYTICS_PENDING = 6, /* prism_analytics_pending_records{where="queue"|"spool"} (a gauge) */
+	METRIC_ANALYTICS_DROPPED = 7, /* prism_analytics_dropped_records_total */
 	METRIC_COUNTER_COUNT
 };
 
 enum metrics_histogram {
 	METRIC_REQUEST_DURATION = 0,  /* prism_request_duration_seconds{route} */
+	METRIC_UPSTREAM_DURATION = 1, /* prism_upstream_duration_seconds{provider} */
 	METRIC_HISTOGRAM_COUNT
 };
 

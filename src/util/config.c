@@ -93,7 +93,7 @@ const struct cfg_def config_defs[] = {
 	{ "trusted_proxies", NULL, CFG_LIST, "", 0, 0, NULL, CFG_RELOAD, OFF(trusted_proxies),
 	  "Comma-separated addresses or CIDR prefixes whose X-Forwarded-For is believed" },
 	{ "diag_endpoints", NULL, CFG_BOOL, "false", 0, 0, NULL, CFG_RELOAD, OFF(diag_endpoints),
-	  "Serve /_diag/sse, /_diag/sleep and /_diag/echo, which show what the web server passes on (streaming, draining, client address, bodies); off in production" },
+	  "Serve /_diag/sse, /_diag/sleep, /_diag/echo and /_diag/analytics, which show what the web server passes on (streaming, draining, client address, bodies) and exercise the analytics writer; off in production" },
 
 	/* shared memory, per-IP limits, metrics */
 	{ "shm_name", NULL, CFG_STRING, "", 0, 60, NULL, 0, OFF(shm_name),
