@@ -515,6 +515,15 @@ reap(struct child *kids, long n, bool stopping_now)
 	}
 }
 
+/* The number of live workers, for the processes gauge of /metrics. */
+static void
+publish_workers(long n)
+{
+	struct shm_segment *seg = shm_segment_current();
+	if (seg)
+		atomic_store(&seg->map->hdr.workers, (unsigned)n);
+}
+
 static int
 supervise(int listen_fd, const struct server_opts *opts, const char *unix_path)
 {
@@ -565,6 +574,7 @@ supervise(int listen_fd, const struct server_opts *opts, const char *unix_path)
 				}
 			}
 		}
+		publish_workers(running_children(kids, n));
 	}
 
 	log_info("stopping: %ld worker(s) finishing in-flight requests", running_children(kids, n));
@@ -583,6 +593,7 @@ supervise(int listen_fd, const struct server_opts *opts, const char *unix_path)
 			deadline = clock_monotonic_ms() + 5000;
 		}
 	}
+	publish_workers(0);
 	free(kids);
 	close(listen_fd);
 	if (*unix_path)

@@ -542,12 +542,16 @@ gw_limits_check(struct request *req, const struct gw_tenant *t, long estimated_t
 		if (ratelimit_hit(seg, key, limit, GW_LIMIT_WINDOW_S, estimated_tokens, now, &r)) {
 			log_warn("rid=%s tenant token limit: cannot count %s", req->request_id, key);
 		} else if (!r.allowed) {
-			limit_headers(req, &r, limit, true);
+			/* Beyond the whole limit waiting does not help: a permanent refusal, not a 429 that SDKs
+			 * retry. */
+			limit_headers(req, &r, limit, estimated_tokens <= limit);
 			count_refusal();
-			if (estimated_tokens > limit)
-				return gw_error(req, 429, "rate_limit_error", "tenant_token_limit_exceeded",
-						"Token limit exceeded for tenant '%s': this request needs about %ld tokens, "
-						"more than the limit of %ld tokens/min.", snap->slug, estimated_tokens, limit);
+			if (estimated_tokens > limit) {
+				return gw_error(req, 400, "invalid_request_error", "tenant_token_limit_exceeded",
+						"This request needs about %ld tokens, more than tenant '%s' may use in a "
+						"minute (%ld tokens/min); lower max_tokens or shorten the input.",
+						estimated_tokens, snap->slug, limit);
+			}
 			return gw_error(req, 429, "rate_limit_error", "tenant_token_limit_exceeded",
 					"Token limit exceeded for tenant '%s'. Limit: %ld tokens/min.", snap->slug, limit);
 		}

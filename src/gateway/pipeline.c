@@ -736,10 +736,18 @@ stage_parse(struct gw_call *c)
 	return PRISM_OK;
 }
 
+/* After the plan and the clamp: the output reserved is max_tokens as it will be sent (clamped to the
+ * model's maximum), so a refused or impossible request charges nothing and an oversized max_tokens does
+ * not count beyond what the model can produce.  Without max_tokens no output is reserved; the real output
+ * is charged when the answer is done (gw_limits_settle). */
 static enum prism_err
 stage_limits(struct gw_call *c)
 {
-	long est = c->est_input + c->max_tokens;
+	long out = c->max_tokens;
+	long cap = c->plan.n ? c->plan.c[0].max_output : 0;
+	if (out && cap && out > cap)
+		out = cap;
+	long est = c->est_input + out;
 	enum prism_err e = gw_limits_check(c->req, &c->tenant, est);
 	if (e)
 		return answered(c, e);
@@ -845,6 +853,10 @@ breaker_is_open(void *arg, const char *id)
 static bool
 switch_to_larger(struct gw_call *c, long needed)
 {
+	/* Embeddings never change model (another model is another vector space); a client that named a
+	 * provider keeps it (it may have chosen it for where its data may go). */
+	if (c->ep == GW_EP_EMBEDDINGS || c->explicit_slug[0])
+		return false;
 	char bigger[PLAN_MAX_MODEL + 1];
 	long ctx = 0;
 	if (!plan_larger_model(c->tenant.doc, c->tprov, c->model, needed, breaker_is_open, shm_segment_current(), bigger,
@@ -1093,7 +1105,11 @@ stage_dispatch(struct gw_call *c)
 
 		bool client_gone = e == PRISM_E_CLIENT_GONE || (c->stream && c->relay.client_gone);
 		bool unhealthy = e != PRISM_OK && !client_gone && provider_errclass_unhealthy(r.errclass);
-		if (seg)
+		/* A client that left says nothing about the provider, nor does one malformed answer (it may be
+		 * one model's); neither may count as a success that resets the failures: no report (a half-open
+		 * probe slot is released by its cool-down). */
+		bool neutral = client_gone || (e != PRISM_OK && r.errclass == PE_PROTOCOL);
+		if (seg && !neutral)
 			breaker_report(seg, cand->id, unhealthy, v == BREAKER_ALLOW_PROBE, clock_monotonic_ms(), &bcfg);
 		metric_upstream(cand, &r, e != PRISM_OK && !client_gone);
 
@@ -1150,10 +1166,13 @@ stage_dispatch(struct gw_call *c)
 			return answer_failure(c);
 		}
 		enum provider_errclass cls = r.errclass;
+		int http = r.http_status;
 		provider_result_clear(&r);
-		if (cls == PE_BAD_REQUEST)
+		/* A 400/422 judges the request: the same request fails everywhere.  A 404 (the model is gone
+		 * there, or the account lacks access) is about this provider: the next one may serve it. */
+		if (cls == PE_BAD_REQUEST && http != 404)
 			return answer_failure(c);
-		i++;      /* unhealthy, rate limited, credentials refused: the next candidate */
+		i++;      /* unhealthy, rate limited, credentials refused, not found: the next candidate */
 	}
 	if (c->nattempts == 0 && !c->skipped[0] && unsupported)
 		return call_fail(c, 502, "provider_error", "provider_unsupported",
@@ -1369,9 +1388,12 @@ account_metrics(const struct gw_call *c, bool success)
 		return;
 	const char *tenant = c->tenant.snap.slug;
 	const char *status = success ? "success" : c->client_gone ? "client_gone" : "error";
+	/* A model name is a label only when a provider of the tenant serves it: names clients make up
+	 * collapse into "other", so they cannot grow the series without bound. */
+	const char *model = c->served_id[0] || c->plan.n ? c->model : "other";
 	char labels[SHM_LABEL_MAX];
 	if (metrics_labels(labels, sizeof labels,
-			   (const char *const[]){ "tenant", tenant, "model", c->model, "status", status, NULL }) == PRISM_OK)
+			   (const char *const[]){ "tenant", tenant, "model", model, "status", status, NULL }) == PRISM_OK)
 		metrics_inc(seg, METRIC_GW_REQUESTS, metrics_label_id(seg, labels), 1);
 	if (c->in_tokens &&
 	    metrics_labels(labels, sizeof labels, (const char *const[]){ "tenant", tenant, "direction", "input", NULL }) == PRISM_OK)
@@ -1417,7 +1439,6 @@ const struct gw_stage gw_stages[] = {
 #define GEN ((1u << GW_EP_CHAT) | (1u << GW_EP_COMPLETIONS))
 	{ "auth", stage_auth, ALL, 0 },
 	{ "parse", stage_parse, ALL, 0 },
-	{ "limits", stage_limits, ALL, 0 },
 	{ "auto_routing", stage_auto_routing, ALL, 0 },
 	{ "prefix", stage_prefix, ALL, 0 },
 	{ "alias", stage_alias, ALL, 0 },
@@ -1425,6 +1446,7 @@ const struct gw_stage gw_stages[] = {
 	{ "policy", stage_policy, ALL, 0 },
 	{ "context", stage_context, GEN, 0 },
 	{ "max_tokens", stage_max_tokens, GEN, 0 },
+	{ "limits", stage_limits, ALL, 0 },
 	{ "transform", stage_transform, ALL, 0 },
 	{ "dispatch", stage_dispatch, ALL, 0 },
 	{ "enrich", stage_enrich, ALL, 0 },

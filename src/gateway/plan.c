@@ -236,9 +236,12 @@ plan_build(struct plan *p, const json_t *tenant_doc, const json_t *tprov, const 
 	size_t i, j;
 	const json_t *prov, *id;
 	if (explicit_slug && *explicit_slug) {
+		/* The prefix only narrows the choice to that provider: the model must still be one the admin
+		 * made available there (a prefix must not open hidden or undiscovered models). */
 		prov = plan_provider_by_slug(tprov, explicit_slug);
-		if (prov)
-			plan_add(p, prov, plan_model_entry(prov, model, false), model);
+		const json_t *e = prov ? plan_model_entry(prov, model, !any_visibility) : NULL;
+		if (e)
+			plan_add(p, prov, e, model);
 		return;
 	}
 	const json_t *chain = find_chain(tenant_doc, model);

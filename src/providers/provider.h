@@ -35,7 +35,7 @@
 #define PROVIDER_DEFAULT_IDLE_MS 120000L
 #define PROVIDER_DEFAULT_TOTAL_MS 600000L
 #define PROVIDER_MAX_RESPONSE (32L * 1024 * 1024)   /* a non-streaming answer */
-#define PROVIDER_MAX_EVENT (4L * 1024 * 1024)        /* one SSE event */
+#define PROVIDER_MAX_EVENT (1L * 1024 * 1024)        /* one SSE event (a chunk is a few hundred bytes) */
 #define PROVIDER_MAX_MESSAGE 512                     /* provider_result.message */
 
 enum provider_errclass {

@@ -304,6 +304,10 @@ metrics_render_prometheus(struct shm_segment *seg, struct buf *out)
 		e = simple(out, "prism_uptime_seconds", "gauge", "Seconds since the pool's shared memory was created.",
 			   (long)((clock_realtime_ms() - seg->map->hdr.created_at_ms) / 1000));
 	if (!e)
+		e = simple(out, "prism_processes", "gauge",
+			   "Live worker processes of the daemon (0 when the web server spawns the processes).",
+			   (long)atomic_load(&seg->map->hdr.workers));
+	if (!e)
 		e = buf_printf(out, "# HELP prism_breaker_state Circuit breaker state per provider "
 				    "(0 closed, 1 open, 2 half-open).\n# TYPE prism_breaker_state gauge\n");
 	struct breaker_info bi[SHM_BREAKERS];

@@ -85,7 +85,7 @@ struct shm_header {
 	uint32_t rl_slots;             /* length of the rate-limit slot array after the layout */
 	int32_t creator_pid;
 	atomic_uint ready;             /* 0 while the creator initialises, then 1 */
-	uint32_t pad0;
+	atomic_uint workers;           /* live worker processes of the daemon; 0 when not run as one */
 	atomic_long lock_recoveries;   /* EOWNERDEAD repairs, all tables */
 };
 

@@ -37,6 +37,11 @@ adm_start() {
 	cp "$top_srcdir/data/modelsdev.json" "$T_TMP/data/"   # the bundled model metadata, as make install puts it
 	t_start_prism --processes 2 --threads 4 || return 1
 	t_start_lighttpd daemon || return 1
+	local i   # the store may connect after the start (MongoDB): setup needs it
+	for i in $(seq 1 100); do
+		[ "$(curl -s -o /dev/null -w '%{http_code}' "$T_BASE/health")" = 200 ] && break
+		sleep 0.1
+	done
 	TOKEN= api POST /api/prism/setup/admin "{\"username\":\"$ADM_USER\",\"password\":\"$ADM_PASS\"}"
 	[ "$T_STATUS" = 200 ] || { t_diag "setup/admin: $T_STATUS $T_BODY"; return 1; }
 	ADM_TOKEN=$(adm_login "$ADM_USER" "$ADM_PASS")

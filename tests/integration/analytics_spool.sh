@@ -7,26 +7,10 @@
 # Records are submitted through POST /_diag/analytics (diag_endpoints = true), which queues one synthetic
 # RequestLog with the process's analytics writer.
 . "$(dirname "$0")/lib.sh"
-FERRETDB=${FERRETDB:-$(command -v ferretdb || echo "$(go env GOPATH 2>/dev/null)/bin/ferretdb")}
 t_require "$FERRETDB" node curl "$LIGHTTPD"
 NODE_PATH=${PRISM_NODE_MODULES:-$top_srcdir/tests/node/node_modules}
 export NODE_PATH
 [ -d "$NODE_PATH/mongodb" ] || t_skip_all "the mongodb npm package is not installed (tools/install-deps --test)"
-
-# Starts FerretDB on $1 (port); data in $T_TMP/ferret (kept across restarts).  Sets T_FERRET_PID.
-start_ferret() {
-	mkdir -p "$T_TMP/ferret"
-	"$FERRETDB" --handler=sqlite --sqlite-url="file:$T_TMP/ferret/" --listen-addr="127.0.0.1:$1" \
-		--telemetry=disable --log-level=warn --state-dir="$T_TMP/ferret" --debug-addr=- >>"$T_TMP/ferretdb.log" 2>&1 &
-	T_FERRET_PID=$!
-	t_track "$T_FERRET_PID"
-	t_log "$T_TMP/ferretdb.log"
-	t_wait_for bash -c "exec 3<>/dev/tcp/127.0.0.1/$1"
-}
-stop_ferret() {
-	kill "$T_FERRET_PID" 2>/dev/null
-	wait "$T_FERRET_PID" 2>/dev/null
-}
 
 PORT=$(t_free_port)
 start_ferret "$PORT" || { t_fail "FerretDB started"; t_done; exit; }

@@ -141,6 +141,10 @@ gw /api/gw/v1/embeddings '{"model":"hidden-model","input":"x"}'
 t_is "embeddings may use a hidden model" "$T_STATUS" 200
 gw $CHAT "$(msg hidden-model 'x')"
 t_is "chat may not" "$T_STATUS $(jget error.code)" "400 model_not_found"
+gw $CHAT "$(msg prov-a/hidden-model 'x')"
+t_is "nor with the provider named: a prefix opens no hidden model" "$T_STATUS $(jget error.code)" "400 model_not_found"
+gw $CHAT "$(msg prov-a/never-discovered-model 'x')"
+t_is "nor an undiscovered one" "$T_STATUS $(jget error.code)" "400 model_not_found"
 gw /api/gw/v1/embeddings '{"model":"fake-embed","input":"x","stream":true}'
 t_is "embeddings do not stream" "$T_STATUS $(jget error.type)" "400 invalid_request_error"
 
@@ -346,6 +350,8 @@ t_is "another tenant's key: 401" "$T_STATUS $(jget error.code)" "401 invalid_api
 # --- metrics ----------------------------------------------------------------------------------------------------------
 t_http "$T_BASE/metrics"
 t_like "metrics: requests by tenant, model and outcome" "$T_BODY" 'prism_gateway_requests_total\{tenant="gw",model="fake-echo",status="success"\} [0-9]+'
+t_unlike "metrics: a model name a client made up is no label" "$T_BODY" 'model="no-such-model"'
+t_like "metrics: it is counted as other" "$T_BODY" 'prism_gateway_requests_total\{tenant="gw",model="other",status="error"\} [1-9]'
 t_like "metrics: tokens" "$T_BODY" 'prism_gateway_tokens_total\{tenant="gw",direction="output"\} [1-9]'
 t_like "metrics: cost" "$T_BODY" 'prism_gateway_cost_microdollars_total\{tenant="gw"\} [1-9]'
 t_like "metrics: upstream latency" "$T_BODY" 'prism_upstream_duration_seconds_count\{provider="prov-a"\} [1-9]'

@@ -249,8 +249,9 @@ done
 wait "${cpids[@]}"
 t_is "12 parallel requests: exactly 3 answered" "$(grep -c '^200$' "$T_TMP/rpm")" 3
 t_is "the other 9 refused with 429" "$(grep -c '^429$' "$T_TMP/rpm")" 9
-t_is "served by both worker processes" \
-	"$(sleep 0.2; grep 'access GET /api/team-c/v1/models' "$T_TMP/prism.log" | grep -o '\[[0-9]*\]' | sort -u | wc -l | tr -d ' ')" 2
+# Which worker took which request is the kernel's choice; the count is exact whichever it is (the
+# cross-process exactness itself is tested with forked processes in check_shm).
+t_diag "served by $(sleep 0.2; grep 'access GET /api/team-c/v1/models' "$T_TMP/prism.log" | grep -o '\[[0-9]*\]' | sort -u | wc -l | tr -d ' ') worker process(es)"
 KEY=$KC g /api/team-c/v1/models
 t_is "the 4th: 429 tenant_rate_limit_exceeded" "$T_STATUS $(jget error.code) $(jget error.type)" \
 	"429 tenant_rate_limit_exceeded rate_limit_error"

@@ -222,3 +222,21 @@ t_sse_incremental() {
 t_json() {
 	node -e 'let d="";process.stdin.on("data",c=>d+=c).on("end",()=>{let v=JSON.parse(d);for(const k of process.argv[1].split(".").filter(Boolean))v=v==null?undefined:v[k];process.stdout.write(v===undefined?"<undefined>":typeof v==="string"?v:JSON.stringify(v))})' "$1"
 }
+
+# FerretDB, the MongoDB-wire server of the tests (built by tools/install-deps --test).
+FERRETDB=${FERRETDB:-$(command -v ferretdb || echo "$(go env GOPATH 2>/dev/null)/bin/ferretdb")}
+# start_ferret PORT: FerretDB on 127.0.0.1:PORT, data in $T_TMP/ferret (kept across restarts).  Sets
+# T_FERRET_PID.  stop_ferret stops it.
+start_ferret() {
+	mkdir -p "$T_TMP/ferret"
+	"$FERRETDB" --handler=sqlite --sqlite-url="file:$T_TMP/ferret/" --listen-addr="127.0.0.1:$1" \
+		--telemetry=disable --log-level=warn --state-dir="$T_TMP/ferret" --debug-addr=- >>"$T_TMP/ferretdb.log" 2>&1 &
+	T_FERRET_PID=$!
+	t_track "$T_FERRET_PID"
+	t_log "$T_TMP/ferretdb.log"
+	t_wait_for bash -c "exec 3<>/dev/tcp/127.0.0.1/$1"
+}
+stop_ferret() {
+	kill "$T_FERRET_PID" 2>/dev/null
+	wait "$T_FERRET_PID" 2>/dev/null
+}

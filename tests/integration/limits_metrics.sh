@@ -73,6 +73,7 @@ t_like "latency histogram" "$T_BODY" 'prism_request_duration_seconds_bucket\{rou
 t_like "tenant cache counters" "$T_BODY" 'prism_tenant_cache_misses_total [0-9]+'
 t_like "configuration generation gauge" "$T_BODY" 'prism_config_generation [0-9]+'
 t_like "uptime gauge" "$T_BODY" 'prism_uptime_seconds [0-9]+'
+t_like "processes gauge: the 2 workers of the daemon" "$T_BODY" 'prism_processes 2'
 if command -v promtool >/dev/null 2>&1; then
 	out=$(promtool check metrics <"$T_TMP/metrics.txt" 2>&1); rc=$?
 	t_is "promtool check metrics accepts the exposition" "$rc" 0

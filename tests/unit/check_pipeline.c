@@ -170,9 +170,13 @@ START_TEST(plan_order)
 	ck_assert_int_eq(p.c[1].max_output, 1000);
 	ck_assert_str_eq(p.c[1].id, PA);
 
-	/* an explicit slug: that provider alone, even for a model it does not list */
-	plan_build(&p, t, tp, "not-listed", "alpha", false);
+	/* an explicit slug: that provider alone, and only for a model it lists (a prefix opens nothing) */
+	plan_build(&p, t, tp, "gpt-4o", "alpha", false);
 	assert_plan(&p, "alpha");
+	plan_build(&p, t, tp, "not-listed", "alpha", false);
+	assert_plan(&p, "");
+	plan_build(&p, t, tp, "hidden-one", "alpha", false);
+	assert_plan(&p, "");
 	ck_assert_ptr_null(p.c[0].entry);
 	plan_build(&p, t, tp, "gpt-4o", "gamma", false);   /* not the tenant's */
 	assert_plan(&p, "");
@@ -716,8 +720,8 @@ END_TEST
 
 START_TEST(stage_order)
 {
-	const char *expect[] = { "auth", "parse", "limits", "auto_routing", "prefix", "alias", "plan", "policy",
-				 "context", "max_tokens", "transform", "dispatch", "enrich", "accounting" };
+	const char *expect[] = { "auth", "parse", "auto_routing", "prefix", "alias", "plan", "policy", "context",
+				 "max_tokens", "limits", "transform", "dispatch", "enrich", "accounting" };
 	ck_assert_int_eq(gw_nstages, sizeof expect / sizeof expect[0]);
 	for (size_t i = 0; i < gw_nstages; i++)
 		ck_assert_str_eq(gw_stages[i].name, expect[i]);
