@@ -3,7 +3,6 @@
 #include "admin/httpc.h"
 
 #include <ctype.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,24 +11,8 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "util/curlx.h"
 #include "util/rand.h"
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-
-static void
-curl_init_once(void)
-{
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
-static size_t
-on_body(char *data, size_t size, size_t nmemb, void *ud)
-{
-	struct buf *b = ud;
-	size_t n = size * nmemb;
-	/* Less than n fails the transfer with CURLE_WRITE_ERROR: the body limit. */
-	return buf_append(b, data, n) == PRISM_OK ? n : 0;
-}
 
 bool
 httpc_url_ok(const char *url)
@@ -148,30 +131,6 @@ httpc_excerpt(const char *body, size_t len, const char *secret, char *out, size_
 	}
 }
 
-static bool
-is_tls_error(CURLcode rc)
-{
-	switch (rc) {
-	case CURLE_SSL_CONNECT_ERROR:
-	case CURLE_PEER_FAILED_VERIFICATION:
-	case CURLE_SSL_CERTPROBLEM:
-	case CURLE_SSL_CIPHER:
-	case CURLE_SSL_CACERT_BADFILE:
-	case CURLE_SSL_ENGINE_NOTFOUND:
-	case CURLE_SSL_ENGINE_SETFAILED:
-	case CURLE_SSL_ENGINE_INITFAILED:
-	case CURLE_SSL_SHUTDOWN_FAILED:
-	case CURLE_SSL_CRL_BADFILE:
-	case CURLE_SSL_ISSUER_ERROR:
-	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-	case CURLE_SSL_INVALIDCERTSTATUS:
-	case CURLE_USE_SSL_FAILED:
-		return true;
-	default:
-		return false;
-	}
-}
-
 static enum prism_err
 classify(CURLcode rc, const char *curlerr, const struct httpc_opts *o, size_t max, char *err, size_t errlen)
 {
@@ -206,7 +165,7 @@ classify(CURLcode rc, const char *curlerr, const struct httpc_opts *o, size_t ma
 		snprintf(err, errlen, "connection failed during the transfer (%s)", detail);
 		return PRISM_E_UPSTREAM;
 	default:
-		if (is_tls_error(rc)) {
+		if (curlx_is_tls_error(rc)) {
 			snprintf(err, errlen, "TLS error (%s)%s", detail,
 				 rc == CURLE_PEER_FAILED_VERIFICATION ? "; set config.options.caFile or tlsVerify" : "");
 			return PRISM_E_UPSTREAM;
@@ -286,7 +245,7 @@ httpc_get(const struct httpc_opts *o, const char *url, long *status, struct buf 
 		snprintf(err, errlen, "more than %d extra headers", HTTPC_MAX_HEADERS);
 		return PRISM_E_BAD_REQUEST;
 	}
-	pthread_once(&curl_once, curl_init_once);
+	curlx_global_init();
 	if (!(c = curl_easy_init())) {
 		snprintf(err, errlen, "cannot start a transfer");
 		return PRISM_E_INTERNAL;
@@ -317,32 +276,19 @@ httpc_get(const struct httpc_opts *o, const char *url, long *status, struct buf 
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-	curl_easy_setopt(c, CURLOPT_USERAGENT, "model-prism/" PACKAGE_VERSION);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, curlerr);
+	curlx_basics(c, curlerr);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms > 0 ? o->connect_timeout_ms : HTTPC_CONNECT_TIMEOUT_MS);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, o->timeout_ms > 0 ? o->timeout_ms : HTTPC_TIMEOUT_MS);
 	/* Redirects are not followed: headers such as an API key would follow them to another host. */
 	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(c, CURLOPT_MAXREDIRS, (long)HTTPC_MAX_REDIRECTS);
-#if LIBCURL_VERSION_NUM >= 0x075500
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-#else
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-	curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-#endif
+	curlx_http_only(c);
 	/* "" disables the proxy, including one from the environment: a provider's route is its own setting. */
 	curl_easy_setopt(c, CURLOPT_PROXY, o->proxy ? o->proxy : "");
-	if (o->tls_insecure) {
-		curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
-		curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
-	}
-	if (o->ca_file && *o->ca_file)
-		curl_easy_setopt(c, CURLOPT_CAINFO, o->ca_file);
+	curlx_tls(c, !o->tls_insecure, o->ca_file);
 	curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)max);
 	curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, curlx_on_body);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, body);
 
 	CURLcode rc = curl_easy_perform(c);

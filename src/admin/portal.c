@@ -40,23 +40,11 @@ portal_load(struct request *req, struct store **s, json_t **doc)
 enum prism_err
 portal_mine(struct request *req)
 {
-	struct store *s;
-	json_t *all = NULL, *scope = rbac_tenant_filter(&req->user);
+	json_t *scope = rbac_tenant_filter(&req->user);
 	struct store_cond cond = { "_id", SOP_IN, scope };
-	enum prism_err err = admin_store(req, &s);
-	if (!err)
-		err = admin_find_all(req, s, COLL_TENANTS, scope ? &cond : NULL, scope ? 1 : 0, "createdAt", false,
-				     TENANT_MAX_COUNT, &all);
+	enum prism_err err = tenants_reply_list(req, scope ? &cond : NULL, scope ? 1 : 0);
 	json_decref(scope);
-	if (err)
-		return err;
-	json_t *out = json_array();
-	size_t i;
-	json_t *t;
-	json_array_foreach(all, i, t)
-		json_array_append_new(out, tenants_view(t));
-	json_decref(all);
-	return admin_reply(req, 200, out);
+	return err;
 }
 
 enum prism_err

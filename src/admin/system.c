@@ -344,6 +344,28 @@ import_merge(struct import_ctx *c, const struct secret_section *sec, json_t *in,
 	}
 }
 
+/* The first document of coll where field == value (or the first at all with field NULL); new reference. */
+static json_t *
+import_stored_one(struct import_ctx *c, enum store_coll coll, const char *field, const char *value)
+{
+	json_t *v = field ? json_string(value) : NULL;
+	struct store_cond cond = { field, SOP_EQ, v };
+	struct store_query q = { v ? &cond : NULL, v ? 1 : 0, NULL, false, 1, NULL };
+	json_t *page = NULL, *doc = NULL;
+	char *next = NULL, serr[256] = "";
+	enum prism_err e = c->s->ops->find(c->s, coll, &q, &page, &next, serr, sizeof serr);
+	json_decref(v);
+	free(next);
+	if (e) {
+		c->err = e;
+		snprintf(c->errdetail, sizeof c->errdetail, "%s", serr);
+	} else if (json_array_size(page)) {
+		doc = json_incref(json_array_get(page, 0));
+	}
+	json_decref(page);
+	return doc;
+}
+
 /* The stored document that `d` of section `key` replaces (new reference), or NULL. */
 static json_t *
 import_stored(struct import_ctx *c, const char *key, json_t *d)
@@ -377,44 +399,7 @@ import_stored(struct import_ctx *c, const char *key, json_t *d)
 	const char *mv = match ? json_string_value(json_object_get(d, match)) : NULL;
 	if (!mv || c->err)
 		return NULL;
-	json_t *v = json_string(mv);
-	struct store_cond cond = { match, SOP_EQ, v };
-	struct store_query q = { &cond, 1, NULL, false, 1, NULL };
-	json_t *page = NULL;
-	char *next = NULL;
-	enum prism_err e = c->s->ops->find(c->s, coll, &q, &page, &next, serr, sizeof serr);
-	json_decref(v);
-	free(next);
-	if (e) {
-		c->err = e;
-		snprintf(c->errdetail, sizeof c->errdetail, "%s", serr);
-	} else if (json_array_size(page)) {
-		doc = json_incref(json_array_get(page, 0));
-	}
-	json_decref(page);
-	return doc;
-}
-
-/* The first document of coll where field == value (or the first at all with field NULL); new reference. */
-static json_t *
-import_stored_one(struct import_ctx *c, enum store_coll coll, const char *field, const char *value)
-{
-	json_t *v = field ? json_string(value) : NULL;
-	struct store_cond cond = { field, SOP_EQ, v };
-	struct store_query q = { v ? &cond : NULL, v ? 1 : 0, NULL, false, 1, NULL };
-	json_t *page = NULL, *doc = NULL;
-	char *next = NULL, serr[256] = "";
-	enum prism_err e = c->s->ops->find(c->s, coll, &q, &page, &next, serr, sizeof serr);
-	json_decref(v);
-	free(next);
-	if (e) {
-		c->err = e;
-		snprintf(c->errdetail, sizeof c->errdetail, "%s", serr);
-	} else if (json_array_size(page)) {
-		doc = json_incref(json_array_get(page, 0));
-	}
-	json_decref(page);
-	return doc;
+	return import_stored_one(c, coll, match, mv);
 }
 
 static void

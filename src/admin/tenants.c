@@ -1199,10 +1199,17 @@ optional_body(struct request *req, json_t **out)
 enum prism_err
 tenants_list(struct request *req)
 {
+	return tenants_reply_list(req, NULL, 0);
+}
+
+enum prism_err
+tenants_reply_list(struct request *req, const struct store_cond *conds, size_t nconds)
+{
 	struct store *s;
 	json_t *all = NULL;
 	enum prism_err err = admin_store(req, &s);
-	if (err || (err = admin_find_all(req, s, COLL_TENANTS, NULL, 0, "createdAt", false, TENANT_MAX_COUNT, &all)))
+	if (err || (err = admin_find_all(req, s, COLL_TENANTS, conds, nconds, "createdAt", false, TENANT_MAX_COUNT,
+					 &all)))
 		return err;
 	json_t *out = json_array();
 	size_t i;
@@ -1833,6 +1840,25 @@ out:
 	return err;
 }
 
+/* Stores the client-chosen key (already validated) through fn and answers; the key must not be in use yet. */
+static enum prism_err
+custom_key_save(struct request *req, struct store *s, const char *id, const char *key, size_t len,
+		struct key_ctx *c, tenants_mutator fn, const char *action, json_t **after, int status,
+		const char *message)
+{
+	bool used = false;
+	crypto_sha256_hex(key, len, c->hash);
+	custom_prefix(key, len, c->prefix);
+	enum prism_err err = hash_in_use(req, s, c->hash, &used);
+	if (err)
+		return err;
+	if (used)
+		return admin_fail(req, PRISM_E_CONFLICT, "This key is already in use");
+	if ((err = key_change(req, s, id, fn, c, action, after)))
+		return err;
+	return new_key_answer(req, status, c, NULL, message);
+}
+
 enum prism_err
 tenants_keys_custom(struct request *req)
 {
@@ -1843,23 +1869,12 @@ tenants_keys_custom(struct request *req)
 	struct key_ctx c = { 0 };
 	c.lifetime = -1;
 	c.custom = true;
-	bool used = false;
 	enum prism_err err = admin_param_id(req, "id", "Tenant", &id);
 	if (err || (err = admin_body(req, &body)) || (err = custom_key_input(req, body, &key, &len)) ||
 	    (err = valid_string(req, body, "label", 0, TENANT_LABEL_MAX, &c.label)) ||
 	    (err = expiry_input(req, body, c.expires, &c.set_expiry)) || (err = admin_store(req, &s)))
 		goto out;
-	crypto_sha256_hex(key, len, c.hash);
-	custom_prefix(key, len, c.prefix);
-	if ((err = hash_in_use(req, s, c.hash, &used)))
-		goto out;
-	if (used) {
-		err = admin_fail(req, PRISM_E_CONFLICT, "This key is already in use");
-		goto out;
-	}
-	if ((err = key_change(req, s, id, mut_add_key, &c, "create", &after)))
-		goto out;
-	err = new_key_answer(req, 201, &c, NULL, "Custom API key added.");
+	err = custom_key_save(req, s, id, key, len, &c, mut_add_key, "create", &after, 201, "Custom API key added.");
 out:
 	if (key)
 		secure_wipe((char *)key, len);
@@ -1902,23 +1917,12 @@ tenants_set_key(struct request *req)
 	struct key_ctx c = { 0 };
 	c.lifetime = -1;
 	c.custom = true;
-	bool used = false;
 	enum prism_err err = admin_param_id(req, "id", "Tenant", &id);
 	if (err || (err = admin_body(req, &body)) || (err = custom_key_input(req, body, &key, &len)) ||
 	    (err = valid_int(req, body, "keyLifetimeDays", 0, 0, TENANT_MAX_LIFETIME_DAYS, &c.lifetime)) ||
 	    (err = expiry_input(req, body, c.expires, &c.set_expiry)) || (err = admin_store(req, &s)))
 		goto out;
-	crypto_sha256_hex(key, len, c.hash);
-	custom_prefix(key, len, c.prefix);
-	if ((err = hash_in_use(req, s, c.hash, &used)))
-		goto out;
-	if (used) {
-		err = admin_fail(req, PRISM_E_CONFLICT, "This key is already in use");
-		goto out;
-	}
-	if ((err = key_change(req, s, id, mut_primary, &c, "set-key", &after)))
-		goto out;
-	err = new_key_answer(req, 200, &c, NULL, "Custom API key saved.");
+	err = custom_key_save(req, s, id, key, len, &c, mut_primary, "set-key", &after, 200, "Custom API key saved.");
 out:
 	if (key)
 		secure_wipe((char *)key, len);

@@ -75,6 +75,8 @@ enum prism_err tenants_create_default(struct request *req, struct store *s, json
 /* The safe view of a tenant document (new reference): schema defaults filled in; without apiKeyHash,
  * apiKeyEncrypted, apiKeyHashes; apiKeys[] entries without hash and encrypted copy. */
 json_t *tenants_view(const json_t *doc);
+/* Answers 200 with the safe views of the tenants matching conds (all with nconds 0), oldest first. */
+enum prism_err tenants_reply_list(struct request *req, const struct store_cond *conds, size_t nconds);
 
 /* Changes a tenant in place; may fail with a client error (nothing is written then). */
 typedef enum prism_err (*tenants_mutator)(struct request *req, struct store *s, json_t *doc, void *ctx);

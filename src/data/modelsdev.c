@@ -16,6 +16,7 @@
 
 #include "data/registry.h"
 #include "util/buf.h"
+#include "util/curlx.h"
 #include "util/xalloc.h"
 
 #ifndef PRISM_DATADIR
@@ -575,23 +576,6 @@ out:
 
 /* --- fetching ----------------------------------------------------------------------------------------- */
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-
-static void
-curl_init_once(void)
-{
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
-static size_t
-on_body(char *data, size_t size, size_t nmemb, void *ud)
-{
-	struct buf *b = ud;
-	size_t n = size * nmemb;
-	/* Returning less than n makes curl fail the transfer with CURLE_WRITE_ERROR. */
-	return buf_append(b, data, n) == PRISM_OK ? n : 0;
-}
-
 enum prism_err
 modelsdev_fetch(const char *url, long timeout_ms, char *err, size_t errlen)
 {
@@ -608,7 +592,7 @@ modelsdev_fetch(const char *url, long timeout_ms, char *err, size_t errlen)
 	buf_init(&body, (size_t)MODELSDEV_MAX_BODY);
 	if (timeout_ms <= 0)
 		timeout_ms = MODELSDEV_TIMEOUT_MS;
-	pthread_once(&curl_once, curl_init_once);
+	curlx_global_init();
 	if (!url || !(c = curl_easy_init())) {
 		snprintf(err, errlen, "GET %s: cannot start a transfer", url ? url : "(no url)");
 		e = PRISM_E_INTERNAL;
@@ -617,23 +601,15 @@ modelsdev_fetch(const char *url, long timeout_ms, char *err, size_t errlen)
 	headers = curl_slist_append(headers, "Accept: application/json");
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-	curl_easy_setopt(c, CURLOPT_USERAGENT, "model-prism/" PACKAGE_VERSION);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curlx_basics(c, curlerr);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
 	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
 	curl_easy_setopt(c, CURLOPT_MAXREDIRS, 5L);
-#if LIBCURL_VERSION_NUM >= 0x075500
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-#else
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-	curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-#endif
+	curlx_http_only(c);
 	curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
 	curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)MODELSDEV_MAX_BODY);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, curlx_on_body);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, curlerr);
 
 	CURLcode rc = curl_easy_perform(c);
 	if (rc == CURLE_WRITE_ERROR || rc == CURLE_FILESIZE_EXCEEDED) {

@@ -17,6 +17,7 @@
 #include "util/buf.h"
 #include "util/clock.h"
 #include "util/log.h"
+#include "util/curlx.h"
 #include "util/rand.h"
 
 #define OA_MAX_URL 4096                 /* base URL + API path + endpoint */
@@ -38,7 +39,7 @@ oa_handle_free(void *h)
 static void
 oa_init(void)
 {
-	curl_global_init(CURL_GLOBAL_DEFAULT);
+	curlx_global_init();
 	if (pthread_key_create(&oa_key, oa_handle_free) != 0)
 		abort();
 }
@@ -606,30 +607,6 @@ fail(struct provider_result *out, enum provider_errclass c, const char *fmt, ...
 	return c == PE_TIMEOUT ? PRISM_E_TIMEOUT : PRISM_E_UPSTREAM;
 }
 
-static bool
-is_tls_error(CURLcode rc)
-{
-	switch (rc) {
-	case CURLE_SSL_CONNECT_ERROR:
-	case CURLE_PEER_FAILED_VERIFICATION:
-	case CURLE_SSL_CERTPROBLEM:
-	case CURLE_SSL_CIPHER:
-	case CURLE_SSL_CACERT_BADFILE:
-	case CURLE_SSL_ENGINE_NOTFOUND:
-	case CURLE_SSL_ENGINE_SETFAILED:
-	case CURLE_SSL_ENGINE_INITFAILED:
-	case CURLE_SSL_SHUTDOWN_FAILED:
-	case CURLE_SSL_CRL_BADFILE:
-	case CURLE_SSL_ISSUER_ERROR:
-	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-	case CURLE_SSL_INVALIDCERTSTATUS:
-	case CURLE_USE_SSL_FAILED:
-		return true;
-	default:
-		return false;
-	}
-}
-
 static enum prism_err
 curl_failure(const struct xfer *x, CURLcode rc, const char *curlerr, long status)
 {
@@ -665,7 +642,7 @@ curl_failure(const struct xfer *x, CURLcode rc, const char *curlerr, long status
 	case CURLE_URL_MALFORMAT:
 		return fail(out, PE_CONNECT, "unusable base URL (%s)", why);
 	default:
-		if (is_tls_error(rc))
+		if (curlx_is_tls_error(rc))
 			return fail(out, PE_CONNECT, "TLS error (%s)", why);
 		return fail(out, PE_CONNECT, "transfer failed (%s)", why);
 	}
@@ -709,16 +686,10 @@ perform(const struct provider_target *t, const char *url, const char *post, size
 		curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
 	}
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-	curl_easy_setopt(c, CURLOPT_USERAGENT, "model-prism/" PACKAGE_VERSION);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curlx_basics(c, curlerr);
 	curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, curlerr);
 	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-#if LIBCURL_VERSION_NUM >= 0x075500
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-#else
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-#endif
+	curlx_http_only(c);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
 			 t->connect_timeout_ms > 0 ? t->connect_timeout_ms : PROVIDER_DEFAULT_CONNECT_MS);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, t->total_timeout_ms > 0 ? t->total_timeout_ms : PROVIDER_DEFAULT_TOTAL_MS);
@@ -733,12 +704,7 @@ perform(const struct provider_target *t, const char *url, const char *post, size
 		curl_easy_setopt(c, CURLOPT_PROXY, "");
 		curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
 	}
-	if (!t->tls_verify) {
-		curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
-		curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
-	}
-	if (t->ca_file && *t->ca_file)
-		curl_easy_setopt(c, CURLOPT_CAINFO, t->ca_file);
+	curlx_tls(c, t->tls_verify, t->ca_file);
 	/* Compressed streams can sit in a proxy's or the server's compressor; plain text flows event by event. */
 	if (!cb)
 		curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");

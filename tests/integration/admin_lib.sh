@@ -7,6 +7,9 @@
 #   adm_login USER PASSWORD      prints a session token (empty on failure).
 #   jget PATH                    a field of the last body (t_json on T_BODY).
 #   adm_user NAME ROLE [TENANTS-JSON]  creates a local user with password NAME-password-1 and prints a token.
+#   adm_keep_bodies              from now on api also appends every body to $T_TMP/all-bodies (for the final
+#                                "no secrets" checks); the unwrapped api stays available as _api_orig.
+#   jeval EXPR                   a JavaScript expression over the last body `d`.
 
 ADM_USER=root
 ADM_PASS=root-password-1
@@ -58,4 +61,15 @@ adm_user() {
 		"{\"username\":\"$name\",\"password\":\"$name-password-1\",\"role\":\"$role\",\"tenants\":$tenants}"
 	[ "$T_STATUS" = 201 ] || { t_diag "create user $name: $T_STATUS $T_BODY"; return 1; }
 	adm_login "$name" "$name-password-1"
+}
+
+adm_keep_bodies() {
+	eval "$(declare -f api | sed '1s/^api/_api_orig/')"
+	api() { _api_orig "$@"; printf '%s\n' "$T_BODY" >>"$T_TMP/all-bodies"; }
+}
+
+jeval() {
+	printf '%s' "$T_BODY" | node -e 'let s="";process.stdin.on("data",c=>s+=c).on("end",()=>{const d=JSON.parse(s);
+		const r=(new Function("d","return ("+process.argv[1]+")"))(d);
+		process.stdout.write(r===undefined?"<undefined>":typeof r==="string"?r:JSON.stringify(r))})' "$1"
 }

@@ -13,14 +13,7 @@ DEF_KEY=$(jget defaultTenant.apiKey)
 t_like "the default tenant from the setup" "$DEF" '^[0-9a-f]{24}$'
 
 # Every response body is kept for the final "no key material" checks.
-eval "$(declare -f api | sed '1s/^api/_api_orig/')"
-api() { _api_orig "$@"; printf '%s\n' "$T_BODY" >>"$T_TMP/all-bodies"; }
-# jeval EXPR: a JavaScript expression over the last body `d`.
-jeval() {
-	printf '%s' "$T_BODY" | node -e 'let s="";process.stdin.on("data",c=>s+=c).on("end",()=>{const d=JSON.parse(s);
-		const r=(new Function("d","return ("+process.argv[1]+")"))(d);
-		process.stdout.write(r===undefined?"<undefined>":typeof r==="string"?r:JSON.stringify(r))})' "$1"
-}
+adm_keep_bodies
 sha() { printf '%s' "$1" | sha256sum | cut -d' ' -f1; }
 # An extended regex matching the text literally.
 re_quote() { printf '%s' "$1" | sed -e 's/\./\\./g' -e 's/\[/\\[/g' -e 's/]/\\]/g'; }

@@ -11,15 +11,8 @@ DEF_TENANT=$(jget defaultTenant._id)
 t_like "the default tenant's id from the setup" "$DEF_TENANT" '^[0-9a-f]{24}$'
 
 # Every response body is kept for the final "no secrets" checks.
-eval "$(declare -f api | sed '1s/^api/_api_orig/')"
-api() { _api_orig "$@"; printf '%s\n' "$T_BODY" >>"$T_TMP/all-bodies"; }
+adm_keep_bodies
 
-# jeval EXPR: a JavaScript expression over the last body `d`.
-jeval() {
-	printf '%s' "$T_BODY" | node -e 'let s="";process.stdin.on("data",c=>s+=c).on("end",()=>{const d=JSON.parse(s);
-		const r=(new Function("d","return ("+process.argv[1]+")"))(d);
-		process.stdout.write(r===undefined?"<undefined>":typeof r==="string"?r:JSON.stringify(r))})' "$1"
-}
 # me TOKEN: GET /api/prism/auth/me with that token (T_STATUS, T_BODY).
 me() { TOKEN=$1 api GET /api/prism/auth/me; }
 U=/api/prism/admin/users
