@@ -23,7 +23,16 @@ if [ "${1:-}" = "--distcheck" ]; then
 	else
 		extra_fail=1
 		echo "FAIL: make distcheck"
-		tail -n 60 distcheck.log
+		# Name the failed tests and show their logs; the build tree is left behind on failure.
+		grep -E '^(FAIL|ERROR|XPASS):' distcheck.log
+		for log in $(sed -n 's/^\(FAIL\|ERROR\|XPASS\): \([^ ]*\) .*/\2/p' distcheck.log | sort -u); do
+			for f in model-prism-*/_build/sub/"${log%.sh}".log; do
+				[ -f "$f" ] || continue
+				echo "=============== distcheck: $f"
+				grep -v -E '^(ok |PASS: )' "$f" | tail -n 80
+			done
+		done
+		tail -n 30 distcheck.log
 	fi
 fi
 

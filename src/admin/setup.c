@@ -11,6 +11,7 @@
 #include "admin/audit.h"
 #include "admin/auth.h"
 #include "admin/categories.h"
+#include "admin/routing.h"
 #include "admin/tenants.h"
 #include "util/crypto.h"
 #include "util/log.h"
@@ -163,6 +164,9 @@ setup_complete(struct request *req)
 		return admin_fail(req, PRISM_E_CONFLICT, "Setup already completed");
 	long created = 0, updated = 0;
 	if ((err = categories_seed(req, s, &created, &updated)))
+		return err;
+	bool ruleset_created;
+	if ((err = routing_seed_default(req, s, &ruleset_created)))
 		return err;
 	json_t *tenant = NULL;
 	if ((err = tenants_create_default(req, s, &tenant)))

@@ -422,6 +422,8 @@ apply_routing(struct request *req, json_t *doc, const json_t *in, json_t *refs)
 		{ "classifierProvider", F_NULLID, 0, 0, NULL, 0 },
 		{ "defaultModel", F_NULLSTR, 0, TENANT_MODEL_MAX, NULL, 0 },
 		{ "baselineModel", F_NULLSTR, 0, TENANT_MODEL_MAX, NULL, 0 },
+		{ "classifierTimeoutMs", F_INT, 100, 30000, NULL, 0 },
+		{ "sessionFillUpgradeThreshold", F_NUM, 0, 1, NULL, 0 },
 	};
 	static const struct fspec ov_spec[] = {
 		{ "visionUpgrade", F_BOOL, 0, 0, NULL, 0 },

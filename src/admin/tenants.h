@@ -49,7 +49,7 @@
 #define TENANT_MAX_PRICING 5000
 #define TENANT_MAX_CHAINS 100              /* fallbackChains, modelFallbacks */
 #define TENANT_MAX_CHAIN_ITEMS 50          /* providers of a chain, fallbacks of a model fallback */
-#define TENANT_MAX_CLASSIFIER_FALLBACKS 10
+#define TENANT_MAX_CLASSIFIER_FALLBACKS 2      /* = CLASSIFIER_MAX_FALLBACKS: a bounded chain */
 #define TENANT_MAX_PROMPT (16 * 1024)      /* defaultSystemPrompt, bytes */
 #define TENANT_MAX_AMOUNT 1e9              /* rates, limits and prices */
 #define TENANT_MAX_COUNT 100000            /* tenants read by one listing */

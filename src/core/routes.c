@@ -26,6 +26,8 @@
 #include "admin/portal.h"
 #include "gateway/gwinfo.h"
 #include "gateway/pipeline.h"
+#include "admin/routing.h"
+#include "admin/routetest.h"
 /* @@includes@@ */
 
 #define ADM RK_ADMIN, ROLES_ADMIN
@@ -115,6 +117,23 @@ const struct route prism_routes[] = {
 	{ "GET", "/api/prism/admin/system/circuit-breaker", system_breakers, ADM, 0, PERM_VIEW_COSTS },
 	{ "POST", "/api/prism/admin/system/circuit-breaker/reset", system_breakers_reset, ADM, 0, PERM_ADMIN_MAINT },
 	/* @@system@@ */
+	{ "GET", "/api/prism/admin/routing/rule-sets", routing_rulesets_list, ADM, 0, PERM_VIEW_COSTS },
+	{ "POST", "/api/prism/admin/routing/rule-sets", routing_ruleset_create, ADM, 0, PERM_ADMIN_MAINT },
+	{ "POST", "/api/prism/admin/routing/rule-sets/seed-defaults", routing_ruleset_seed_defaults, ADM, 0, PERM_ADMIN_MAINT },
+	{ "GET", "/api/prism/admin/routing/rule-sets/:id", routing_ruleset_get, ADM, 0, PERM_VIEW_COSTS },
+	{ "PUT", "/api/prism/admin/routing/rule-sets/:id", routing_ruleset_update, ADM, 0, PERM_ADMIN_MAINT },
+	{ "DELETE", "/api/prism/admin/routing/rule-sets/:id", routing_ruleset_delete, ADM, 0, PERM_ADMIN_MAINT },
+	{ "POST", "/api/prism/admin/routing/rule-sets/:id/set-default", routing_ruleset_set_default, ADM, 0, PERM_ADMIN_MAINT },
+	{ "POST", "/api/prism/admin/routing/test-route", routetest_handler, ADM, 0, PERM_ADMIN_MAINT },
+	{ "POST", "/api/prism/admin/routing/benchmark", routing_benchmark, ADM, 0, PERM_VIEW_COSTS },
+	{ "GET", "/api/prism/admin/routing/test-suites", routing_suites_list, ADM, 0, PERM_VIEW_COSTS },
+	{ "POST", "/api/prism/admin/routing/test-suites", routing_suite_create, ADM, 0, PERM_ADMIN_MAINT },
+	{ "GET", "/api/prism/admin/routing/test-suites/:id", routing_suite_get, ADM, 0, PERM_VIEW_COSTS },
+	{ "PUT", "/api/prism/admin/routing/test-suites/:id", routing_suite_update, ADM, 0, PERM_ADMIN_MAINT },
+	{ "DELETE", "/api/prism/admin/routing/test-suites/:id", routing_suite_delete, ADM, 0, PERM_ADMIN_MAINT },
+	{ "POST", "/api/prism/admin/routing/test-suites/:id/run", routetest_suite_run, ADM, 0, PERM_ADMIN_MAINT },
+	{ "GET", "/api/prism/admin/routing/test-suites/:id/runs", routing_suite_runs, ADM, 0, PERM_VIEW_COSTS },
+	/* @@routing@@ */
 
 	/* the gateway: /api/<tenant>/v1/..., and /v1/... and /api/v1/... for the default tenant */
 	/* gwinfo.h: model lists, health, IDE configs (fixed segments before :params) */

@@ -5,6 +5,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "util/xalloc.h"
@@ -767,11 +768,46 @@ patterns_init(void)
 	}
 }
 
+static const struct registry_model *find_uncached(const char *model_id);
+
+/* The lookup is a scan of every pattern (strstr over all of them for ids the table does not know), and the
+ * router asks it for every candidate model of every routed request: each thread remembers its recent
+ * answers.  The table is immutable, so an answer never goes stale. */
+#define FIND_SLOTS 256
+#define FIND_KEY 96
+
+struct find_slot {
+	char id[FIND_KEY];
+	const struct registry_model *m;
+	bool used;
+};
+
+static _Thread_local struct find_slot find_cache[FIND_SLOTS];
+
 const struct registry_model *
 registry_find(const char *model_id)
 {
 	if (!model_id || !*model_id)
 		return NULL;
+	size_t len = strlen(model_id);
+	if (len >= FIND_KEY)
+		return find_uncached(model_id);
+	uint32_t h = 2166136261u;                 /* FNV-1a */
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)model_id[i]) * 16777619u;
+	struct find_slot *slot = &find_cache[h % FIND_SLOTS];
+	if (slot->used && memcmp(slot->id, model_id, len + 1) == 0)
+		return slot->m;
+	const struct registry_model *m = find_uncached(model_id);
+	memcpy(slot->id, model_id, len + 1);
+	slot->m = m;
+	slot->used = true;
+	return m;
+}
+
+static const struct registry_model *
+find_uncached(const char *model_id)
+{
 	pthread_once(&patterns_once, patterns_init);
 	char n[REGISTRY_MAX_NORM];
 	registry_normalise(model_id, n, sizeof n);

@@ -86,6 +86,10 @@ void gw_error_reset(void);
 bool gw_model_allowed(const json_t *tenant_doc, const char *provider_slug, const char *model_id);
 
 /* --- tokens.c ---------------------------------------------------------------------------------------- */
+/* JavaScript truthiness of a JSON value, as the original tests its fields: NULL, null, false, "", 0 and NaN
+ * are false (content "" or null gives the empty text). */
+bool gw_json_truthy(const json_t *v);
+
 /* The original's tokenService estimator (reference/original-gateway.md §12.2), one for the whole program. */
 long tokens_estimate_text(const char *s, size_t len);
 /* 3 + Σ(4 + role + content) over messages (array of {role, content}); 0 for a non-array. */

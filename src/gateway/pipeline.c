@@ -13,11 +13,14 @@
 #include "gateway/gw.h"
 #include "gateway/plan.h"
 #include "gateway/relay.h"
+#include "routing/engine.h"
+#include "routing/signals.h"
 #include "shm/breaker.h"
 #include "shm/metrics.h"
 #include "shm/segment.h"
 #include "shm/tenantcache.h"
 #include "store/store.h"
+#include "util/buf.h"
 #include "util/clock.h"
 #include "util/crypto.h"
 #include "util/log.h"
@@ -72,6 +75,15 @@ struct gw_call {
 	int status;
 	char error_type[48], error_code[48], error_message[GW_MAX_MESSAGE];
 	bool client_gone;
+
+	/* automatic routing */
+	bool auto_routed;                  /* the model was chosen by the router */
+	bool force_routed;                 /* ... because the tenant's force-route mode sent a named model there */
+	char user_model[PLAN_MAX_MODEL + 1];   /* the model the user named (after alias), when force-routed */
+	struct route_result *route;        /* the decision, when auto_routed */
+	char *category_prompt;             /* the routed category's targetSystemPrompt, or NULL */
+	int64_t baseline_micro;            /* what the baseline model would have cost */
+	char baseline_model[PLAN_MAX_MODEL + 1];
 };
 
 static const char *
@@ -743,6 +755,8 @@ stage_parse(struct gw_call *c)
 static enum prism_err
 stage_limits(struct gw_call *c)
 {
+	if (c->limits_ok)
+		return PRISM_OK;      /* charged before the classifier was called */
 	long out = c->max_tokens;
 	long cap = c->plan.n ? c->plan.c[0].max_output : 0;
 	if (out && cap && out > cap)
@@ -753,22 +767,6 @@ stage_limits(struct gw_call *c)
 		return answered(c, e);
 	c->limits_ok = true;
 	c->limit_charged = est;
-	return PRISM_OK;
-}
-
-static enum prism_err
-fail_auto(struct gw_call *c)
-{
-	return call_fail(c, 400, "invalid_request_error", "auto_routing_unavailable",
-			 "Automatic routing is not available yet: name a model");
-}
-
-static enum prism_err
-stage_auto_routing(struct gw_call *c)
-{
-	/* The routing engine has its own issue; until it lands the ids that ask for it get a clear answer. */
-	if (plan_is_auto_model(c->model))
-		return fail_auto(c);
 	return PRISM_OK;
 }
 
@@ -800,8 +798,6 @@ stage_alias(struct gw_call *c)
 	const char *to = plan_alias(c->tenant.doc, c->model);
 	if (!to || strlen(to) > PLAN_MAX_MODEL)
 		return PRISM_OK;
-	if (plan_is_auto_model(to))
-		return fail_auto(c);
 	char slug[PLAN_MAX_SLUG + 1];
 	const char *bare = plan_split_prefix(c->providers, to, slug);
 	if (!c->explicit_slug[0] && slug[0] && plan_provider_by_slug(c->tprov, slug)) {
@@ -809,6 +805,197 @@ stage_alias(struct gw_call *c)
 		to = bare;
 	}
 	snprintf(c->model, sizeof c->model, "%s", to);
+	return PRISM_OK;
+}
+
+/* --- automatic routing ---------------------------------------------------------------------------------- */
+
+/* The previous fill of a session's context window (input tokens / window of its last successful request),
+ * per process: what the session-fill upgrade of the router reads.  A small direct-mapped table; a session
+ * served by another process of the pool is simply unknown here. */
+#define FILL_SLOTS 4096
+#define FILL_TTL_MS (30L * 60 * 1000)
+
+struct fill_slot {
+	char tenant[25];
+	char session[GW_MAX_SESSION_ID + 1];
+	double pct;
+	int64_t at;
+};
+
+static pthread_mutex_t fill_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct fill_slot *fill_table;
+
+/* Sessions are the client's own ids (x-session-id): an entry belongs to one tenant, so tenants that
+ * happen to use the same id never see each other's fill. */
+static size_t
+fill_index(const char *tenant, const char *session)
+{
+	uint64_t h = 1469598103934665603ULL;          /* FNV-1a */
+	for (const unsigned char *p = (const unsigned char *)tenant; *p; p++)
+		h = (h ^ *p) * 1099511628211ULL;
+	h = (h ^ '/') * 1099511628211ULL;
+	for (const unsigned char *p = (const unsigned char *)session; *p; p++)
+		h = (h ^ *p) * 1099511628211ULL;
+	return (size_t)(h % FILL_SLOTS);
+}
+
+static double
+fill_get(const char *tenant, const char *session)
+{
+	double pct = -1;
+	if (!session[0])
+		return pct;
+	int64_t now = clock_monotonic_ms();
+	pthread_mutex_lock(&fill_lock);
+	if (fill_table) {
+		const struct fill_slot *f = &fill_table[fill_index(tenant, session)];
+		if (strcmp(f->tenant, tenant) == 0 && strcmp(f->session, session) == 0 && now - f->at < FILL_TTL_MS)
+			pct = f->pct;
+	}
+	pthread_mutex_unlock(&fill_lock);
+	return pct;
+}
+
+static void
+fill_put(const char *tenant, const char *session, long in_tokens, long window)
+{
+	if (!session[0] || in_tokens <= 0 || window <= 0)
+		return;
+	pthread_mutex_lock(&fill_lock);
+	if (!fill_table)
+		fill_table = xcalloc(FILL_SLOTS, sizeof *fill_table);
+	struct fill_slot *f = &fill_table[fill_index(tenant, session)];
+	snprintf(f->tenant, sizeof f->tenant, "%s", tenant);
+	snprintf(f->session, sizeof f->session, "%s", session);
+	f->pct = (double)in_tokens / (double)window;
+	f->at = clock_monotonic_ms();
+	pthread_mutex_unlock(&fill_lock);
+}
+
+/* Force-route modes (off, fim_only, smart, all) send a chat request that names a model through the router;
+ * the opt-out token in the last user message keeps the named model.  The token is taken out of every chat
+ * request before it is forwarded, whatever the mode. */
+static enum prism_err
+stage_force_route(struct gw_call *c)
+{
+	bool opted_out = signals_take_opt_out(c->body);
+	if (opted_out || c->explicit_slug[0] || plan_is_auto_model(c->model) ||
+	    strcmp(route_force_mode(c->tenant.doc), "off") == 0)
+		return PRISM_OK;
+	c->force_routed = true;
+	snprintf(c->user_model, sizeof c->user_model, "%s", c->model);
+	return PRISM_OK;
+}
+
+static bool breaker_is_open(void *arg, const char *id);
+static enum prism_err stage_limits(struct gw_call *c);
+
+/* The classifier costs money and time: a request the tenant's limits refuse must not reach it. */
+static bool
+limits_before_classifier(void *arg)
+{
+	struct gw_call *c = arg;
+	return stage_limits(c) == PRISM_OK;
+}
+
+static enum prism_err
+stage_auto_routing(struct gw_call *c)
+{
+	if (!plan_is_auto_model(c->model) && !c->force_routed)
+		return PRISM_OK;
+	const json_t *routing = json_object_get(c->tenant.doc, "routing");
+	if (c->ep != GW_EP_CHAT)
+		return call_fail(c, 400, "invalid_request_error", "auto_routing_unavailable",
+				 "Automatic routing ('%s') is available for chat completions only: name a model", c->model);
+	if (!json_is_true(json_object_get(routing, "enabled")))
+		return call_fail(c, 400, "invalid_request_error", "auto_routing_disabled",
+				 "Automatic routing is not enabled for this tenant: name a model, or ask an administrator to "
+				 "enable routing");
+	struct rdata *rd = NULL;
+	char err[256] = "";
+	if (rdata_get(&rd, err, sizeof err)) {
+		snprintf(c->req->errdetail, sizeof c->req->errdetail, "routing data: %s", err);
+		return call_fail(c, 503, "server_error", "store_unavailable",
+				 "The gateway's data store is unavailable; retry shortly");
+	}
+	struct route_input in = {
+		.request = c->body,
+		.tenant_doc = c->tenant.doc,
+		.tprov = c->tprov,
+		.rd = rd,
+		.user_model = c->force_routed ? c->user_model : NULL,
+		.strictness = c->force_routed ? route_strictness_of(route_force_mode(c->tenant.doc)) : ROUTE_STRICT_NONE,
+		.prev_fill_pct = fill_get(c->tenant.snap.tenant_id, c->session_id),
+		.reserve_tokens = c->max_tokens,
+		.use_classifier = true,
+		.cfg = c->req->cfg,
+		.is_open = breaker_is_open,
+		.open_arg = shm_segment_current(),
+		.before_classifier = limits_before_classifier,
+		.before_arg = c,
+	};
+	c->route = xmalloc(sizeof *c->route);
+	route_decide(&in, c->route, NULL);
+	struct route_result *r = c->route;
+	c->auto_routed = true;
+	if (r->stopped) {
+		/* the limits refused the request (already answered) before the classifier was called */
+		r->category_prompt = "";
+		rdata_put(rd);
+		return status_err(c->status);
+	}
+	if (!r->ok) {
+		r->category_prompt = "";
+		rdata_put(rd);
+		return call_fail(c, 503, "server_error", "no_route",
+				 "Automatic routing found no model for this request (tier %s, category %s): none of this "
+				 "tenant's models is visible, allowed, healthy and large enough, and no default model is set",
+				 route_tier_name(r->tier) ? route_tier_name(r->tier) : "none", r->category[0] ? r->category : "none");
+	}
+	snprintf(c->model, sizeof c->model, "%s", r->model);
+	c->explicit_slug[0] = '\0';       /* "slug/auto": the router chose among all the tenant's providers */
+	/* The category's instructions go to the model with the tenant's own (stage system_prompt). */
+	if (r->category_prompt[0] && !r->sig.is_fim)
+		c->category_prompt = xstrdup(r->category_prompt);
+	rdata_put(rd);
+	r->category_prompt = "";
+	resp_header(c->req, "x-prism-routed-model", r->model);
+	if (route_tier_name(r->tier))
+		resp_header(c->req, "x-prism-route-tier", route_tier_name(r->tier));
+	if (r->category[0])
+		resp_header(c->req, "x-prism-route-category", r->category);
+	log_debug("rid=%s routed to %s (%s, %s, %s) in %lld us", c->req->request_id, r->model, r->category,
+		  route_tier_name(r->tier) ? route_tier_name(r->tier) : "-", r->overrides, (long long)r->analysis_us);
+	return PRISM_OK;
+}
+
+/* The instructions the gateway adds to a chat request (the original's §4.17): the tenant's
+ * defaultSystemPrompt ("" = none), the routed category's targetSystemPrompt, and, when force-routing
+ * replaced the model the client named, a note saying so -- for the model to mention only when the user
+ * asks which model they are talking to.  One text, appended to the last system message unless it is
+ * already there (route_inject_system keeps array content as blocks).  Autocompletion requests get nothing:
+ * any text there ends up in the user's code. */
+static enum prism_err
+stage_system_prompt(struct gw_call *c)
+{
+	if (c->route && c->route->sig.is_fim)
+		return PRISM_OK;
+	const char *base = json_string_value(json_object_get(c->tenant.doc, "defaultSystemPrompt"));
+	struct buf b;
+	buf_init(&b, (size_t)-1);
+	if (base && *base)
+		buf_printf(&b, "%s", base);
+	if (c->category_prompt)
+		buf_printf(&b, "%s%s", b.len ? "\n\n" : "", c->category_prompt);
+	if (c->force_routed && strcmp(c->model, c->user_model) != 0)
+		buf_printf(&b, "%s[Routing note: this request reached Model Prism, an LLM gateway that routes each request to a "
+			   "suitable model. The client asked for \"%s\"; the gateway chose the current model for this task. "
+			   "Mention this only if the user asks which model or assistant they are talking to; otherwise "
+			   "ignore this note.]", b.len ? "\n\n" : "", c->user_model);
+	if (b.len)
+		route_inject_system(c->body, buf_cstr(&b));
+	buf_free(&b);
 	return PRISM_OK;
 }
 
@@ -833,20 +1020,11 @@ stage_policy(struct gw_call *c)
 	return PRISM_OK;
 }
 
-/* The breaker peek for plan_larger_model: open and still cooling down. */
+/* The breaker peek for plan_larger_model and the router: open and still cooling down. */
 static bool
 breaker_is_open(void *arg, const char *id)
 {
-	struct shm_segment *seg = arg;
-	if (!seg)
-		return false;
-	struct breaker_info *info = xcalloc(SHM_BREAKERS, sizeof *info);
-	size_t n = breaker_snapshot(seg, clock_monotonic_ms(), info, SHM_BREAKERS);
-	bool open = false;
-	for (size_t i = 0; i < n && !open; i++)
-		open = strcmp(info[i].id, id) == 0 && info[i].state == BREAKER_OPEN;
-	free(info);
-	return open;
+	return breaker_peek_open(arg, id, clock_monotonic_ms());
 }
 
 /* Switches the request to a larger-context model: a new plan for it, with the policy applied. */
@@ -1218,6 +1396,44 @@ compute_cost(struct gw_call *c)
 	c->cost_micro = cost_micro_usd(&p, c->in_tokens, c->out_tokens);
 }
 
+/* What the request would have cost on its baseline: the model the user named when force-routing replaced
+ * it, else the tenant's routing.baselineModel, else the routed model itself (nothing saved). */
+static void
+compute_baseline(struct gw_call *c)
+{
+	if (!c->auto_routed)
+		return;
+	const char *b = c->force_routed ? c->user_model
+			: json_string_value(json_object_get(json_object_get(c->tenant.doc, "routing"), "baselineModel"));
+	if (!b || !*b)
+		b = c->model;
+	snprintf(c->baseline_model, sizeof c->baseline_model, "%s", b);
+	if (strcmp(b, c->model) == 0) {
+		c->baseline_micro = c->cost_micro;
+		return;
+	}
+	struct price p;
+	cost_price(c->tenant.doc, NULL, b, &p);
+	c->baseline_micro = cost_micro_usd(&p, c->in_tokens, c->out_tokens);
+}
+
+/* The response's auto_routing object: the decision and what it cost and saved. */
+static json_t *
+auto_routing_json(const struct gw_call *c)
+{
+	json_t *o = route_result_json(c->route);
+	int64_t routing = c->route->classifier_cost_micro;
+	json_object_set_new(o, "selected_model", json_string(c->model));
+	json_object_set_new(o, "cost_usd", json_real(cost_usd(c->cost_micro)));
+	json_object_set_new(o, "routing_cost_usd", json_real(cost_usd(routing)));
+	json_object_set_new(o, "baseline_model", json_string(c->baseline_model));
+	json_object_set_new(o, "baseline_cost_usd", json_real(cost_usd(c->baseline_micro)));
+	json_object_set_new(o, "saved_usd", json_real(cost_usd(c->baseline_micro - c->cost_micro - routing)));
+	if (c->force_routed)
+		json_object_set_new(o, "requested_model", json_string(c->user_model));
+	return o;
+}
+
 static json_t *
 cost_info(const struct gw_call *c)
 {
@@ -1243,7 +1459,10 @@ stage_enrich(struct gw_call *c)
 			c->usage_estimated = true;
 		}
 		compute_cost(c);
+		compute_baseline(c);
 		c->status = 200;
+		if (c->auto_routed)
+			c->relay.trailer = json_pack("{s:o}", "auto_routing", auto_routing_json(c));
 		if (!relay_finish(&c->relay, c->model, c->in_tokens, c->out_tokens))
 			mark_client_gone(c);
 		return PRISM_OK;
@@ -1273,7 +1492,10 @@ stage_enrich(struct gw_call *c)
 	if (c->ep == GW_EP_CHAT && c->strip_thinking)
 		relay_strip_completion(body);
 	compute_cost(c);
+	compute_baseline(c);
 	json_object_set_new(body, "cost_info", cost_info(c));
+	if (c->auto_routed)
+		json_object_set_new(body, "auto_routing", auto_routing_json(c));
 	if (c->context_fallback)
 		json_object_set_new(body, "context_fallback",
 				    json_pack("{s:s, s:s, s:s}", "original_model", c->original_model, "fallback_model",
@@ -1325,6 +1547,21 @@ build_requestlog(struct gw_call *c, int64_t duration_ms)
 				"streaming", c->stream, "status", success ? "success" : "error", "durationMs",
 				(json_int_t)duration_ms, "contextFallback", c->context_fallback, "usageEstimated",
 				c->usage_estimated);
+	if (c->auto_routed && c->route) {
+		/* the classifier's cost is part of what the request cost */
+		int64_t routing = c->route->classifier_cost_micro;
+		route_result_log(c->route, log);
+		json_object_set_new(log, "actualCostUsd", json_real(cost_usd(c->cost_micro + routing)));
+		if (c->baseline_model[0]) {
+			json_object_set_new(log, "baselineModel", json_string(c->baseline_model));
+			json_object_set_new(log, "baselineCostUsd", json_real(cost_usd(c->baseline_micro)));
+			json_object_set_new(log, "savedUsd", json_real(cost_usd(c->baseline_micro - c->cost_micro - routing)));
+		}
+		if (c->force_routed) {
+			json_object_set_new(log, "forceRouted", json_true());
+			set_str(log, "forceRoutedFrom", c->user_model);
+		}
+	}
 	set_str(log, "sessionId", c->session_id);
 	set_str(log, "userName", c->user_name);
 	set_str(log, "providerId", c->served_id);
@@ -1422,7 +1659,11 @@ stage_accounting(struct gw_call *c)
 			compute_cost(c);
 	}
 	if (c->limits_ok)
-		gw_limits_settle(&c->tenant, c->limit_charged, c->in_tokens + c->out_tokens);
+		gw_limits_settle(&c->tenant, c->limit_charged,
+				 c->in_tokens + c->out_tokens +
+				 (c->route ? c->route->classifier_in + c->route->classifier_out : 0));
+	if (c->ok && !c->client_gone && !c->usage_estimated)
+		fill_put(c->tenant.snap.tenant_id, c->session_id, c->in_tokens, c->context_window);
 	int64_t duration = clock_monotonic_ms() - c->t0_ms;
 	bool success = c->ok && !c->client_gone && c->status == 200;
 	json_t *log = build_requestlog(c, duration);
@@ -1430,6 +1671,8 @@ stage_accounting(struct gw_call *c)
 		analytics_submit(log);
 	else
 		log_error("rid=%s the request log could not be built", c->req->request_id);
+	if (c->route)
+		c->cost_micro += c->route->classifier_cost_micro;   /* metrics: the classifier's cost counts too */
 	account_metrics(c, success);
 	return PRISM_OK;
 }
@@ -1439,9 +1682,11 @@ const struct gw_stage gw_stages[] = {
 #define GEN ((1u << GW_EP_CHAT) | (1u << GW_EP_COMPLETIONS))
 	{ "auth", stage_auth, ALL, 0 },
 	{ "parse", stage_parse, ALL, 0 },
-	{ "auto_routing", stage_auto_routing, ALL, 0 },
 	{ "prefix", stage_prefix, ALL, 0 },
 	{ "alias", stage_alias, ALL, 0 },
+	{ "force_route", stage_force_route, (1u << GW_EP_CHAT), 0 },
+	{ "auto_routing", stage_auto_routing, ALL, 0 },
+	{ "system_prompt", stage_system_prompt, (1u << GW_EP_CHAT), 0 },
 	{ "plan", stage_plan, ALL, 0 },
 	{ "policy", stage_policy, ALL, 0 },
 	{ "context", stage_context, GEN, 0 },
@@ -1462,6 +1707,8 @@ call_free(struct gw_call *c)
 	if (c->relay_active)
 		relay_free(&c->relay);
 	provider_result_clear(&c->result);
+	free(c->route);
+	free(c->category_prompt);
 	json_decref(c->body);
 	json_decref(c->tprov);
 	json_decref(c->providers);

@@ -6,22 +6,28 @@
  *   auth          the Bearer key, through the shm tenant cache (gw_authenticate); the tenant document
  *   parse         the JSON body, validated field by field (400 invalid_request_error naming the field);
  *                 the session id (x-session-id)
- *   limits        tenant requests/min and tokens/min, charged with the estimate (input + max_tokens)
- *   auto_routing  auto, auto-prism, model-prism: 400 auto_routing_unavailable until routing lands
  *   prefix        "slug/model" with the slug of any provider
- *   alias         tenant.modelConfig.aliases, one lookup
+ *   alias         tenant.modelConfig.aliases, one lookup (an alias may lead to auto)
+ *   force_route   the tenant's force-route mode sends a chat request that names a model to the router,
+ *                 unless it names a provider or carries the opt-out token (taken out of every chat request)
+ *   auto_routing  auto, auto-prism, model-prism (and force-routed requests): routing/engine.h decides the
+ *                 model; the tenant's limits are checked before a classifier call; 400
+ *                 auto_routing_disabled / auto_routing_unavailable, 503 no_route
+ *   system_prompt the tenant's defaultSystemPrompt, the routed category's prompt and the force-route note,
+ *                 appended to the system prompt (not for fill-in-the-middle requests)
  *   plan          the candidate providers (plan.h): explicit slug, fallback chain, providers listing it
  *   policy        the tenant's whitelist/blacklist on every candidate (403 model_not_allowed)
  *   context       estimated input + reserved output against the context window; a larger-context model
  *                 of the tenant when it does not fit (context_fallback), else 400 context_length_exceeded
  *   max_tokens    max_tokens / max_completion_tokens clamped to the model's output limit
+ *   limits        tenant requests/min and tokens/min, charged with the estimate (input + max_tokens)
  *   transform     the upstream body: stream flags, stream_options, message block types
  *   dispatch      the candidates in order, skipping open breakers; failover on unhealthy answers and rate
  *                 limits, never on the client's own mistakes; one retry on a larger model after a context
  *                 overflow, one with the provider's limit after a max_tokens error; streams fail over only
  *                 until the first event reached the client
- *   enrich        the answer: cost_info, context_fallback, session_id (non-streaming); the usage chunk and
- *                 [DONE] (streaming)
+ *   enrich        the answer: cost_info, auto_routing, context_fallback, session_id (non-streaming); the
+ *                 usage chunk, the auto_routing chunk and [DONE] (streaming)
  *   accounting    always, once the tenant is known: the token limit settled with the real usage, one
  *                 RequestLog with the list of attempts (analytics_submit), the metrics
  *

@@ -216,6 +216,8 @@ void
 relay_free(struct relay *r)
 {
 	buf_free(&r->text);
+	json_decref(r->trailer);
+	r->trailer = NULL;
 }
 
 void
@@ -462,6 +464,14 @@ relay_finish(struct relay *r, const char *model, long prompt_tokens, long comple
 		json_object_set_new(c, "usage", json_pack("{s:I, s:I, s:I}", "prompt_tokens", (json_int_t)prompt_tokens,
 							  "completion_tokens", (json_int_t)completion_tokens,
 							  "total_tokens", (json_int_t)(prompt_tokens + completion_tokens)));
+		bool ok = relay_write(r, c);
+		json_decref(c);
+		if (!ok)
+			return false;
+	}
+	if (r->trailer) {
+		json_t *c = synthetic_chunk(r, model);
+		json_object_update(c, r->trailer);
 		bool ok = relay_write(r, c);
 		json_decref(c);
 		if (!ok)

@@ -91,6 +91,10 @@ struct relay {
 	char object[40];
 	char model[257];
 	json_int_t created;
+
+	/* Members of one more chunk with no choices, written after the usage chunk (the auto_routing object of
+	 * a routed request); owned, NULL = none. */
+	json_t *trailer;
 };
 
 void relay_init(struct relay *r, struct request *req, enum relay_kind kind, bool strip_thinking, bool include_usage);

@@ -146,6 +146,25 @@ breaker_report(struct shm_segment *seg, const char *id, bool failure, bool was_p
 	shm_unlock(&t->lock.m);
 }
 
+bool
+breaker_peek_open(struct shm_segment *seg, const char *id, int64_t now_ms)
+{
+	if (!seg || !id)
+		return false;
+	struct shm_breaker_table *t = &seg->map->br;
+	bool open = false;
+	shm_lock(seg, &t->lock.m, repair, NULL);
+	for (int i = 0; i < t->used; i++) {
+		const struct shm_breaker_slot *s = &t->slot[i];
+		if (strncmp(s->id, id, sizeof s->id) == 0) {
+			open = s->state == BREAKER_OPEN && now_ms - s->opened_at_ms < s->cooldown_ms;
+			break;
+		}
+	}
+	shm_unlock(&t->lock.m);
+	return open;
+}
+
 size_t
 breaker_snapshot(struct shm_segment *seg, int64_t now_ms, struct breaker_info *out, size_t max)
 {

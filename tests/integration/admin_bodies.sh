@@ -14,7 +14,7 @@ adm_start "ratelimit_admin = 0" "ratelimit_login = 0" "offline = true" "max_body
 TOKEN=$ADM_TOKEN
 
 # Routes whose handler reads no body (path patterns).
-BODYLESS='/auth/logout$|/setup/complete$|/categories/seed$|/categories/reset-defaults$|/circuit-breaker/reset$|/enrichment/refresh$|/rotate-key$|/keys/:keyId/rotate$|/revoke-sessions$|/:id/test$|/:id/check$|/:id/discover$'
+BODYLESS='/auth/logout$|/setup/complete$|/categories/seed$|/categories/reset-defaults$|/circuit-breaker/reset$|/enrichment/refresh$|/rotate-key$|/keys/:keyId/rotate$|/revoke-sessions$|/:id/test$|/:id/check$|/:id/discover$|/rule-sets/seed-defaults$|/rule-sets/:id/set-default$'
 
 "$PRISM_FCGI" --routes | awk '$2 ~ /^\/api\/prism\// && $5 !~ /diag/ && $1 ~ /^(POST|PUT|PATCH)$/ { print $1, $2 }' |
 	grep -v '/auth/logout$' >"$T_TMP/writes"

@@ -9,7 +9,8 @@
 #   adm_user NAME ROLE [TENANTS-JSON]  creates a local user with password NAME-password-1 and prints a token.
 #   adm_keep_bodies              from now on api also appends every body to $T_TMP/all-bodies (for the final
 #                                "no secrets" checks); the unwrapped api stays available as _api_orig.
-#   jeval EXPR                   a JavaScript expression over the last body `d`.
+#   jeval EXPR                   a JavaScript expression over the last body `d` (the raw text when not JSON).
+#   rec FILE EXPR                a JavaScript expression over the records `r` of a JSON-lines file.
 
 ADM_USER=root
 ADM_PASS=root-password-1
@@ -69,7 +70,14 @@ adm_keep_bodies() {
 }
 
 jeval() {
-	printf '%s' "$T_BODY" | node -e 'let s="";process.stdin.on("data",c=>s+=c).on("end",()=>{const d=JSON.parse(s);
+	printf '%s' "$T_BODY" | node -e 'let s="";process.stdin.on("data",c=>s+=c).on("end",()=>{let d;try{d=JSON.parse(s)}catch(e){d=s}
 		const r=(new Function("d","return ("+process.argv[1]+")"))(d);
 		process.stdout.write(r===undefined?"<undefined>":typeof r==="string"?r:JSON.stringify(r))})' "$1"
+}
+# rec FILE EXPR: a JavaScript expression over the lines of a JSON-lines file `r` (an array), such as the
+# requests a fake upstream recorded (--record).
+rec() {
+	node -e 'const fs=require("fs");const r=fs.readFileSync(process.argv[1],"utf8").split("\n").filter(Boolean).map(JSON.parse);
+		const v=(new Function("r","return ("+process.argv[2]+")"))(r);
+		process.stdout.write(typeof v==="string"?v:JSON.stringify(v))' "$1" "$2"
 }

@@ -4,7 +4,7 @@
 # usage chunks (reported and estimated); failover before the first byte and none after it; a client that
 # disconnects; upstream errors mapped (429 + Retry-After, credentials, 400, context, max_tokens, timeouts,
 # malformed and huge answers); context pre-flight and fallback; max_tokens clamped; the model policy on
-# fallback candidates; circuit breakers; bad input; auto-routing ids; one RequestLog per request.
+# fallback candidates; circuit breakers; bad input; auto-routing ids with routing disabled; one RequestLog per request.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/admin_lib.sh"
 t_require "$LIGHTTPD" curl node
@@ -13,18 +13,6 @@ adm_start "ratelimit_login = 100000" "ratelimit_admin = 100000" "ratelimit_gatew
 	"max_body_size = 1m" || { t_fail "started"; t_done; exit; }
 TOKEN=$ADM_TOKEN
 
-# jeval EXPR: a JavaScript expression over the last body `d`.
-jeval() {
-	printf '%s' "$T_BODY" | node -e 'let s="";process.stdin.on("data",c=>s+=c).on("end",()=>{let d;try{d=JSON.parse(s)}catch(e){d=s}
-		const r=(new Function("d","return ("+process.argv[1]+")"))(d);
-		process.stdout.write(r===undefined?"<undefined>":typeof r==="string"?r:JSON.stringify(r))})' "$1"
-}
-# rec FILE EXPR: a JavaScript expression over the upstream's recorded lines `r` (an array).
-rec() {
-	node -e 'const fs=require("fs");const r=fs.readFileSync(process.argv[1],"utf8").split("\n").filter(Boolean).map(JSON.parse);
-		const v=(new Function("r","return ("+process.argv[2]+")"))(r);
-		process.stdout.write(typeof v==="string"?v:JSON.stringify(v))' "$1" "$2"
-}
 # calls FILE: the LLM requests an upstream received so far.
 calls() { rec "$1" 'r.filter(x=>x.method==="POST").length'; }
 # last FILE EXPR: EXPR over the body `b` of the last POST an upstream received.
@@ -339,9 +327,11 @@ gw $CHAT "@$T_TMP/huge.json"
 t_is "bad input: a body over max_body_size: 413" "$T_STATUS $(jget error.type)" "413 invalid_request_error"
 for m in auto auto-prism model-prism robot; do
 	gw $CHAT "$(msg $m x)"
-	t_is "model $m: 400 auto_routing_unavailable" "$T_STATUS $(jget error.code)" "400 auto_routing_unavailable"
+	t_is "model $m with routing disabled: 400 auto_routing_disabled" "$T_STATUS $(jget error.code)" "400 auto_routing_disabled"
 done
-t_is "auto-routing: a clear message" "$(jget error.message)" "Automatic routing is not available yet: name a model"
+t_like "auto-routing disabled: a clear message" "$(jget error.message)" "not enabled for this tenant"
+gw /api/gw/v1/embeddings '{"model":"auto","input":"x"}'
+t_is "auto-routing on embeddings: 400 auto_routing_unavailable" "$T_STATUS $(jget error.code)" "400 auto_routing_unavailable"
 t_http -X POST -H 'Content-Type: application/json' --data-binary "$(msg fake-echo x)" "$T_BASE$CHAT"
 t_is "no key: 401 in the OpenAI shape" "$T_STATUS $(jget error.type)" "401 authentication_error"
 t_http -X POST -H "Authorization: Bearer $SKEY" -H 'Content-Type: application/json' --data-binary "$(msg fake-echo x)" "$T_BASE$CHAT"

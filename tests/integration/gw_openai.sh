@@ -2,7 +2,7 @@
 # The gateway through the official `openai` npm client (tests/node/node_modules, PRISM_NODE_MODULES): chat
 # completions plain and streamed with `for await`, the usage chunk, legacy and FIM completions, embeddings,
 # the model list, on /api/<tenant>/v1 and on /v1; errors surface as the client's APIError classes with the
-# gateway's status and code.
+# gateway's status and code; automatic routing with its decision in the answer and in the stream.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/admin_lib.sh"
 t_require "$LIGHTTPD" curl node
@@ -21,6 +21,10 @@ api POST /api/prism/admin/providers "{\"name\":\"Fake\",\"slug\":\"fake\",\"type
 P=$(jget _id)
 api POST /api/prism/admin/tenants "{\"slug\":\"sdk\",\"name\":\"SDK\",\"providerIds\":[\"$P\"]}"
 KEY=$(jget apiKey)
+api POST /api/prism/admin/providers "{\"name\":\"Tiered\",\"slug\":\"tiered\",\"type\":\"openai\",\"config\":{\"baseUrl\":\"$UP\",\"auth\":{\"type\":\"api_key\",\"apiKey\":\"$KA\"}},\"discoveredModels\":[{\"id\":\"routed-medium\",\"tier\":\"medium\"},{\"id\":\"routed-micro\",\"tier\":\"micro\"}]}"
+PT=$(jget _id)
+api POST /api/prism/admin/tenants "{\"slug\":\"sdkauto\",\"name\":\"SDK routed\",\"providerIds\":[\"$PT\"],\"routing\":{\"enabled\":true}}"
+AKEY=$(jget apiKey)
 [ -n "$P" ] && [ -n "$KEY" ] && [ "$KEY" != "<undefined>" ] || { t_fail "provider and tenant created"; t_done; exit; }
 
 # The client program: one line "name<TAB>value" per observation.
@@ -42,8 +46,19 @@ async function err(name, fn) {
 }
 
 (async () => {
-	const [base, root, key] = process.argv.slice(2);
+	const [base, root, key, abase, akey] = process.argv.slice(2);
 	const c = client(base, key);
+
+	// automatic routing: the decision in the typed answer and in the stream
+	const ac = client(abase, akey);
+	const ra = await ac.chat.completions.create({ model: 'auto', messages: [{ role: 'user', content: 'hello router' }] });
+	say('auto', [ra.choices[0].message.content, ra.model, ra.auto_routing.selected_model, ra.auto_routing.cost_tier].join());
+	let routed = null, atext = '';
+	for await (const chunk of await ac.chat.completions.create({ model: 'model-prism', stream: true, messages: [{ role: 'user', content: 'hello stream' }] })) {
+		if (chunk.auto_routing) routed = chunk.auto_routing;
+		for (const ch of chunk.choices) if (ch.delta && ch.delta.content) atext += ch.delta.content;
+	}
+	say('auto.stream', [atext.trim(), routed && routed.selected_model].join());
 
 	const r = await c.chat.completions.create({ model: 'fake-echo', messages: [{ role: 'user', content: 'hello sdk' }] });
 	say('chat', r.choices[0].message.content);
@@ -115,7 +130,7 @@ async function err(name, fn) {
 })().catch((e) => { say('fatal', String(e && e.stack || e)); process.exit(1); });
 EOF
 
-PRISM_NODE_MODULES=$PRISM_NODE_MODULES node "$T_TMP/client.js" "$T_BASE/api/sdk/v1" "$T_BASE/v1" "$KEY" >"$T_TMP/out.tsv" 2>"$T_TMP/client.err"
+PRISM_NODE_MODULES=$PRISM_NODE_MODULES node "$T_TMP/client.js" "$T_BASE/api/sdk/v1" "$T_BASE/v1" "$KEY" "$T_BASE/api/sdkauto/v1" "$AKEY" >"$T_TMP/out.tsv" 2>"$T_TMP/client.err"
 t_log "$T_TMP/client.err"
 got() { awk -F'\t' -v k="$1" '$1==k{print $2}' "$T_TMP/out.tsv" | tail -n1; }
 t_is "client finished" "$(got fatal)" ""
@@ -136,7 +151,9 @@ t_is "embeddings.create with floats" "$(got embeddings.float)" 8
 t_is "models.list" "$(got models)" true
 t_is "baseURL /v1 with a prefixed model" "$(got root.chat)" "via /v1"
 t_is "unknown model: BadRequestError 400 model_not_found" "$(got err.unknown)" "true,BadRequestError,400,model_not_found,invalid_request_error"
-t_is "auto: BadRequestError 400 auto_routing_unavailable" "$(got err.auto)" "true,BadRequestError,400,auto_routing_unavailable,invalid_request_error"
+t_is "auto with routing off: BadRequestError 400 auto_routing_disabled" "$(got err.auto)" "true,BadRequestError,400,auto_routing_disabled,invalid_request_error"
+t_is "auto: routed, the decision in the typed answer" "$(got auto)" "hello router,routed-medium,routed-medium,medium"
+t_is "auto: streamed with for await, the decision in the last chunk" "$(got auto.stream)" "hello stream,routed-medium"
 t_is "bad input: BadRequestError 400" "$(got err.validation)" "true,BadRequestError,400,invalid_request,invalid_request_error"
 t_is "upstream 429: RateLimitError" "$(got err.429)" "true,RateLimitError,429,upstream_rate_limited,rate_limit_error"
 t_is "upstream 429: Retry-After" "$(got err.429.retry)" 7

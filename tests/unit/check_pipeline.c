@@ -720,8 +720,9 @@ END_TEST
 
 START_TEST(stage_order)
 {
-	const char *expect[] = { "auth", "parse", "auto_routing", "prefix", "alias", "plan", "policy", "context",
-				 "max_tokens", "limits", "transform", "dispatch", "enrich", "accounting" };
+	const char *expect[] = { "auth", "parse", "prefix", "alias", "force_route", "auto_routing", "system_prompt",
+				 "plan", "policy", "context", "max_tokens", "limits", "transform", "dispatch", "enrich",
+				 "accounting" };
 	ck_assert_int_eq(gw_nstages, sizeof expect / sizeof expect[0]);
 	for (size_t i = 0; i < gw_nstages; i++)
 		ck_assert_str_eq(gw_stages[i].name, expect[i]);

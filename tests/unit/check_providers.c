@@ -23,6 +23,7 @@
 #include <jansson.h>
 
 #include "check_main.h"
+#include "fake_upstream.h"
 #include "providers/openai_compat.h"
 #include "providers/provider.h"
 #include "providers/sse.h"
@@ -476,59 +477,23 @@ END_TEST
 
 #define KEY "sk-test-key-0123456789"
 
-static pid_t up_pid;
+static struct fake_up up;
 static int up_port;
-static char up_dir[256], rec_path[300];
+static const char *rec_path = up.record;
 static char base_url[64];
 
 static void
 up_setup(void)
 {
-	snprintf(up_dir, sizeof up_dir, "/tmp/check_providers.%ld", (long)getpid());
-	mkdir(up_dir, 0700);
-	char portfile[300];
-	snprintf(portfile, sizeof portfile, "%s/port", up_dir);
-	snprintf(rec_path, sizeof rec_path, "%s/record.jsonl", up_dir);
-	unlink(portfile);
-	const char *top = getenv("top_srcdir");
-	char script[4096];
-	snprintf(script, sizeof script, "%s/tests/fixtures/fake_upstream.js", top ? top : ".");
-	up_pid = fork();
-	if (up_pid == 0) {
-		int devnull = open("/dev/null", O_WRONLY);
-		if (devnull >= 0)
-			dup2(devnull, 1);
-		execlp("node", "node", script, portfile, "--key", KEY, "--record", rec_path, "--slow-ms", "4000",
-		       "--chunk-delay-ms", "10", (char *)NULL);
-		_exit(127);
-	}
-	ck_assert_int_gt(up_pid, 0);
-	for (int i = 0; i < 200; i++) {
-		FILE *f = fopen(portfile, "r");
-		if (f) {
-			if (fscanf(f, "%d", &up_port) != 1)
-				up_port = 0;
-			fclose(f);
-			if (up_port > 0)
-				break;
-		}
-		usleep(50000);
-	}
-	ck_assert_msg(up_port > 0, "the fake upstream did not start (node %s)", script);
+	fake_up_start(&up, "check_providers", KEY, (const char *const[]){ "--slow-ms", "4000", "--chunk-delay-ms", "10", NULL });
+	up_port = up.port;
 	snprintf(base_url, sizeof base_url, "http://127.0.0.1:%d", up_port);
 }
 
 static void
 up_teardown(void)
 {
-	if (up_pid > 0) {
-		kill(up_pid, SIGTERM);
-		waitpid(up_pid, NULL, 0);
-	}
-	char cmd[600];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", up_dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "cannot remove %s\n", up_dir);
+	fake_up_stop(&up);
 }
 
 static json_t *extra_headers;
