@@ -60,8 +60,10 @@ enum prism_err gw_authenticate_key(struct request *req, const char *slug, const 
 				   struct gw_tenant *t);
 /* The key the request carries (borrowed from its headers, trimmed, not NUL-terminated); false when none. */
 bool gw_request_key(const struct request *req, const char **key, size_t *len);
-/* Loads t->doc (the full tenant document, schema defaults filled in) from the store.  503 when the store is
- * down; 401 invalid_api_key when the tenant went away; 403 tenant_disabled when it was deactivated. */
+/* Sets t->doc (the full tenant document, schema defaults filled in; shared read-only: never change it) from
+ * this process's copy, or from the store when the copy is older than the last invalidation or 30 s.  503
+ * when the store is down and there is no copy; 401 invalid_api_key when the tenant went away; 403
+ * tenant_disabled when it was deactivated. */
 enum prism_err gw_tenant_load(struct request *req, struct gw_tenant *t);
 void gw_tenant_free(struct gw_tenant *t);
 /* Per-tenant request limit (one request) and token limit (estimate); 429 on excess.  The request unit is

@@ -20,6 +20,7 @@
 #include "gateway/gw.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -28,6 +29,8 @@
 #include "core/response.h"
 #include "shm/metrics.h"
 #include "shm/ratelimit.h"
+#include "shm/segment.h"
+#include "shm/tenantcache.h"
 #include "util/clock.h"
 #include "util/crypto.h"
 #include "util/log.h"
@@ -453,26 +456,94 @@ out:
 	return rc;
 }
 
+/* The tenant documents of this process, shared read-only by its threads: a request reads no store at all
+ * on the hot path, and keeps being served from the last copy while the store is down.  A copy is dropped
+ * with every invalidation the shared tenant cache sees (an admin write on this host, a new store generation
+ * from another) and after GW_TENANT_DOC_TTL_MS, like the provider documents. */
+#define GW_TENANT_DOC_SLOTS 256
+#define GW_TENANT_DOC_TTL_MS 30000L
+
+struct tenant_doc_slot {
+	char id[25];
+	json_t *doc;                 /* defaults filled in; never changed once here */
+	int64_t epoch, generation, at;
+};
+
+static pthread_mutex_t tdoc_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct tenant_doc_slot tdoc[GW_TENANT_DOC_SLOTS];
+
+static struct tenant_doc_slot *
+tdoc_slot(const char *id)
+{
+	uint32_t h = 2166136261u;    /* FNV-1a */
+	for (const unsigned char *p = (const unsigned char *)id; *p; p++)
+		h = (h ^ *p) * 16777619u;
+	return &tdoc[h % GW_TENANT_DOC_SLOTS];
+}
+
+/* The cached document of a tenant (a new reference), or NULL; stale = also one past its validity. */
+static json_t *
+tdoc_get(const char *id, const struct tenantcache_stats *st, int64_t now, bool stale)
+{
+	json_t *doc = NULL;
+	pthread_mutex_lock(&tdoc_lock);
+	struct tenant_doc_slot *sl = tdoc_slot(id);
+	if (sl->doc && strcmp(sl->id, id) == 0 &&
+	    (stale || (st->epoch == sl->epoch && st->generation == sl->generation && now - sl->at < GW_TENANT_DOC_TTL_MS)))
+		doc = json_incref(sl->doc);
+	pthread_mutex_unlock(&tdoc_lock);
+	return doc;
+}
+
+static void
+tdoc_put(const char *id, json_t *doc, const struct tenantcache_stats *st, int64_t now)
+{
+	pthread_mutex_lock(&tdoc_lock);
+	struct tenant_doc_slot *sl = tdoc_slot(id);
+	json_t *old = sl->doc;
+	snprintf(sl->id, sizeof sl->id, "%s", id);
+	sl->doc = json_incref(doc);
+	sl->epoch = st->epoch;
+	sl->generation = st->generation;
+	sl->at = now;
+	pthread_mutex_unlock(&tdoc_lock);
+	json_decref(old);
+}
+
 enum prism_err
 gw_tenant_load(struct request *req, struct gw_tenant *t)
 {
-	struct store *s = store_current();
-	if (!s)
-		return fail_store(req, "not connected");
 	json_decref(t->doc);
 	t->doc = NULL;
-	char err[256] = "";
-	json_t *doc = NULL;
-	enum prism_err e = s->ops->get(s, COLL_TENANTS, t->snap.tenant_id, &doc, err, sizeof err);
-	if (e == PRISM_E_NOT_FOUND)
-		return fail_invalid(req);
-	if (e)
-		return fail_store(req, err);
+	struct shm_segment *seg = shm_segment_current();
+	struct tenantcache_stats st = { 0 };
+	if (seg)
+		tenantcache_stats(seg, &st);
+	int64_t now = clock_monotonic_ms();
+	/* without the shared segment nothing tells this process about changes: read the store every time */
+	json_t *doc = seg ? tdoc_get(t->snap.tenant_id, &st, now, false) : NULL;
+	if (!doc) {
+		struct store *s = store_current();
+		char err[256] = "";
+		enum prism_err e = s ? s->ops->get(s, COLL_TENANTS, t->snap.tenant_id, &doc, err, sizeof err) : PRISM_E_STORE;
+		if (e == PRISM_E_NOT_FOUND)
+			return fail_invalid(req);
+		if (e) {
+			/* the store is down: the last copy is better than refusing every request */
+			if (!(doc = seg ? tdoc_get(t->snap.tenant_id, &st, now, true) : NULL))
+				return fail_store(req, s ? err : "not connected");
+			log_warn("rid=%s tenant %s: the store is unavailable (%s); using the cached document",
+				 req->request_id, t->snap.slug, s ? err : "not connected");
+		} else {
+			tenants_fill_defaults(doc);
+			if (seg)
+				tdoc_put(t->snap.tenant_id, doc, &st, now);
+		}
+	}
 	if (json_is_false(json_object_get(doc, "active"))) {
 		json_decref(doc);
 		return gw_error(req, 403, "permission_error", "tenant_disabled", "Tenant '%s' is disabled", t->snap.slug);
 	}
-	tenants_fill_defaults(doc);
 	t->doc = doc;
 	return PRISM_OK;
 }

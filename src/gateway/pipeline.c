@@ -1515,10 +1515,16 @@ client_ip_hash(const struct config *cfg, const char *ip, char out[17])
 	out[0] = '\0';
 	if (!ip || !*ip)
 		return;
-	/* Keyed, unlike the original's plain SHA-256 of the address (which a table of all IPv4s reverses). */
-	char salt[CRYPTO_SHA256_HEX], h[CRYPTO_SHA256_HEX];
+	/* Keyed, unlike the original's plain SHA-256 of the address (which a table of all IPv4s reverses).  The
+	 * key is derived from the secret once per thread (and again after a reload changes the secret). */
+	static _Thread_local char salt[CRYPTO_SHA256_HEX];
+	static _Thread_local const char *salt_of;   /* the secret it was derived from (a reload makes a new one) */
+	char h[CRYPTO_SHA256_HEX];
 	const char *secret = cfg->jwt_secret ? cfg->jwt_secret : "";
-	crypto_hmac_sha256_hex(secret, strlen(secret), "prism client ip hash", 20, salt);
+	if (salt_of != secret) {
+		crypto_hmac_sha256_hex(secret, strlen(secret), "prism client ip hash", 20, salt);
+		salt_of = secret;
+	}
 	crypto_hmac_sha256_hex(salt, strlen(salt), ip, strlen(ip), h);
 	snprintf(out, 17, "%.16s", h);
 }

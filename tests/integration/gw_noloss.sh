@@ -47,6 +47,8 @@ t_diag "FerretDB back after request 40"
 for i in $(seq 1 20); do chat; done
 t_is "60 requests sent" "$N" 60
 t_like "the first ones were answered" "$(head -n 20 "$T_TMP/codes" | sort -u | tr '\n' ' ')" '^200 $'
+t_like "with the store down, requests are still answered (tenant and providers cached by the process)" \
+	"$(sed -n 21,40p "$T_TMP/codes" | sort -u | tr '\n' ' ')" '^200 $'
 
 # What the clients got: answered requests and the tokens of the successful answers.
 node -e '

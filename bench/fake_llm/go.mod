@@ -1,0 +1,3 @@
+module modelprism/bench/fake_llm
+
+go 1.21

@@ -1,0 +1,3 @@
+module modelprism/bench/streamclient
+
+go 1.21
