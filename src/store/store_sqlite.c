@@ -336,16 +336,21 @@ row_doc(sqlite3_stmt *st, int id_col)
 	return doc;
 }
 
-/* Document text to store: without _id and __v. */
+/* Document text to store: without _id and __v.  doc_text_of consumes a copy the caller made anyway. */
 static char *
-doc_text(json_t *doc)
+doc_text_of(json_t *copy)
 {
-	json_t *copy = json_copy(doc);
 	json_object_del(copy, "_id");
 	json_object_del(copy, "__v");
 	char *text = json_dumps(copy, JSON_COMPACT);
 	json_decref(copy);
 	return text;
+}
+
+static char *
+doc_text(json_t *doc)
+{
+	return doc_text_of(json_copy(doc));
 }
 
 /* --- operations --------------------------------------------------------------------------------------- */
@@ -646,8 +651,7 @@ prepare_insert(enum store_coll coll, json_t *doc, char id[25], char **text, char
 		if (!json_object_get(copy, "updatedAt"))
 			json_object_set_new(copy, "updatedAt", json_string(now));
 	}
-	*text = doc_text(copy);
-	json_decref(copy);
+	*text = doc_text_of(copy);     /* one copy per insert: the analytics writer inserts every request */
 	return *text ? PRISM_OK : PRISM_E_NOMEM;
 }
 
