@@ -11,6 +11,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "providers/provider.h"
 #include "util/curlx.h"
 #include "util/rand.h"
 
@@ -56,22 +57,6 @@ httpc_header_ok(const char *name, const char *value)
 	return true;
 }
 
-/* The message of a JSON error body (borrowed from root), or NULL. */
-static const char *
-json_message(const json_t *root)
-{
-	const json_t *e = json_object_get(root, "error");
-	if (json_is_string(e))
-		return json_string_value(e);
-	const char *m = json_string_value(json_object_get(e, "message"));
-	if (m)
-		return m;
-	m = json_string_value(json_object_get(root, "message"));
-	if (m)
-		return m;
-	return json_string_value(json_object_get(root, "detail"));
-}
-
 void
 httpc_excerpt(const char *body, size_t len, const char *secret, char *out, size_t outlen)
 {
@@ -81,7 +66,7 @@ httpc_excerpt(const char *body, size_t len, const char *secret, char *out, size_
 	if (!body || !len)
 		return;
 	json_t *root = json_loadb(body, len, 0, NULL);
-	const char *msg = json_is_object(root) ? json_message(root) : NULL;
+	const char *msg = json_is_object(root) ? provider_error_message(root) : NULL;
 	const char *src = msg ? msg : body;
 	size_t srclen = msg ? strlen(msg) : len;
 	/* Sanitise the whole text first, redact, then cut: a cut must never leave part of a secret behind. */

@@ -27,12 +27,6 @@
 #define RT_MAX_MESSAGES 1000
 #define RT_CLASSIFIER_BUDGET_MS 120000L   /* classifier time of one suite run; later cases go without it */
 
-static bool
-peek_open(void *arg, const char *id)
-{
-	return breaker_peek_open(arg, id, clock_monotonic_ms());
-}
-
 /* Everything a decision needs about one tenant. */
 struct rt_env {
 	json_t *tenant;
@@ -125,7 +119,7 @@ decide(const struct rt_env *e, struct request *req, json_t *request, const char 
 		.prev_fill_pct = -1,
 		.use_classifier = use_classifier,
 		.cfg = req->cfg,
-		.is_open = peek_open,
+		.is_open = breaker_peek_open_now,
 		.open_arg = shm_segment_current(),
 	};
 	route_decide(&in, r, trace);

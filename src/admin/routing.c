@@ -255,17 +255,23 @@ routing_rulesets_list(struct request *req)
 	return admin_reply(req, 200, out);
 }
 
-enum prism_err
-routing_ruleset_get(struct request *req)
+/* GET .../:id of a collection: the document, or 404 `missing`. */
+static enum prism_err
+reply_by_id(struct request *req, enum store_coll c, const char *what, const char *missing)
 {
 	struct store *s;
 	const char *id;
 	json_t *doc = NULL;
 	enum prism_err err = admin_store(req, &s);
-	if (err || (err = admin_param_id(req, "id", "Rule set", &id)) ||
-	    (err = load(req, s, COLL_ROUTINGRULESETS, id, "Rule set not found", &doc)))
+	if (err || (err = admin_param_id(req, "id", what, &id)) || (err = load(req, s, c, id, missing, &doc)))
 		return err;
 	return admin_reply(req, 200, doc);
+}
+
+enum prism_err
+routing_ruleset_get(struct request *req)
+{
+	return reply_by_id(req, COLL_ROUTINGRULESETS, "Rule set", "Rule set not found");
 }
 
 enum prism_err
@@ -865,14 +871,7 @@ routing_suites_list(struct request *req)
 enum prism_err
 routing_suite_get(struct request *req)
 {
-	struct store *s;
-	const char *id;
-	json_t *doc = NULL;
-	enum prism_err err = admin_store(req, &s);
-	if (err || (err = admin_param_id(req, "id", "Test suite", &id)) ||
-	    (err = load(req, s, COLL_SYNTHETICTESTS, id, "Test suite not found", &doc)))
-		return err;
-	return admin_reply(req, 200, doc);
+	return reply_by_id(req, COLL_SYNTHETICTESTS, "Test suite", "Test suite not found");
 }
 
 enum prism_err

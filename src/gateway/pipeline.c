@@ -888,7 +888,6 @@ stage_force_route(struct gw_call *c)
 	return PRISM_OK;
 }
 
-static bool breaker_is_open(void *arg, const char *id);
 static enum prism_err stage_limits(struct gw_call *c);
 
 /* The classifier costs money and time: a request the tenant's limits refuse must not reach it. */
@@ -930,7 +929,7 @@ stage_auto_routing(struct gw_call *c)
 		.reserve_tokens = c->max_tokens,
 		.use_classifier = true,
 		.cfg = c->req->cfg,
-		.is_open = breaker_is_open,
+		.is_open = breaker_peek_open_now,
 		.open_arg = shm_segment_current(),
 		.before_classifier = limits_before_classifier,
 		.before_arg = c,
@@ -1020,13 +1019,6 @@ stage_policy(struct gw_call *c)
 	return PRISM_OK;
 }
 
-/* The breaker peek for plan_larger_model and the router: open and still cooling down. */
-static bool
-breaker_is_open(void *arg, const char *id)
-{
-	return breaker_peek_open(arg, id, clock_monotonic_ms());
-}
-
 /* Switches the request to a larger-context model: a new plan for it, with the policy applied. */
 static bool
 switch_to_larger(struct gw_call *c, long needed)
@@ -1037,8 +1029,8 @@ switch_to_larger(struct gw_call *c, long needed)
 		return false;
 	char bigger[PLAN_MAX_MODEL + 1];
 	long ctx = 0;
-	if (!plan_larger_model(c->tenant.doc, c->tprov, c->model, needed, breaker_is_open, shm_segment_current(), bigger,
-			       &ctx))
+	if (!plan_larger_model(c->tenant.doc, c->tprov, c->model, needed, breaker_peek_open_now, shm_segment_current(),
+			       bigger, &ctx))
 		return false;
 	struct plan p;
 	plan_build(&p, c->tenant.doc, c->tprov, bigger, NULL, false);

@@ -4,6 +4,8 @@
 
 #include <string.h>
 
+#include "util/clock.h"
+
 /* After EOWNERDEAD: a slot caught mid-update is put back to closed (the safe default that only costs
  * a few more requests to a provider that may be down). */
 static void
@@ -163,6 +165,12 @@ breaker_peek_open(struct shm_segment *seg, const char *id, int64_t now_ms)
 	}
 	shm_unlock(&t->lock.m);
 	return open;
+}
+
+bool
+breaker_peek_open_now(void *seg, const char *id)
+{
+	return breaker_peek_open(seg, id, clock_monotonic_ms());
 }
 
 size_t

@@ -53,6 +53,9 @@ void breaker_report(struct shm_segment *seg, const char *id, bool failure, bool 
 /* Is the breaker of provider `id` open and still cooling down?  A peek: no probe is taken (the router and
  * the context fallback use it to leave such providers out of their choice). */
 bool breaker_peek_open(struct shm_segment *seg, const char *id, int64_t now_ms);
+/* The same at clock_monotonic_ms(), shaped as the router's and the context fallback's callback: seg is the
+ * segment (NULL: never open). */
+bool breaker_peek_open_now(void *seg, const char *id);
 /* Copies up to max breakers into out (for the admin API and /metrics); returns how many. */
 size_t breaker_snapshot(struct shm_segment *seg, int64_t now_ms, struct breaker_info *out, size_t max);
 const char *breaker_state_name(enum breaker_state s);
