@@ -38,11 +38,27 @@ static atomic_int stopping;
 static atomic_int in_flight;
 static pthread_mutex_t accept_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* The request threads of a worker process grow and shrink with the load, between POOL_SPARE_MIN and
+ * `threads`: a thread that takes a connection while fewer than POOL_SPARE_MIN others wait for one starts
+ * another; a thread that finishes a request while more than POOL_SPARE_MAX wait ends (its stack, allocator
+ * cache, upstream handle and store connection go back).  A pool sized for 1,000 streams costs what its load
+ * needs, not 1,000 threads. */
+#define POOL_SPARE_MIN 2
+#define POOL_SPARE_MAX 16
+
 struct worker_thread {
 	pthread_t tid;
-	atomic_int done;
-	int listen_fd;
+	bool active;                /* running (the slot is taken) */
+	bool ended;                 /* returned, to be joined */
 };
+
+static struct {
+	pthread_mutex_t lock;       /* guards everything below */
+	struct worker_thread *slot; /* max of them */
+	long max, total, idle;      /* idle: waiting for a connection (for the accept lock, or in accept) */
+	long peak;
+	int listen_fd;
+} pool = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 struct config *
 server_load_config(const struct server_opts *opts, struct buf *errors)
@@ -228,28 +244,88 @@ interrupt_accept(int sig)
 	(void)sig;   /* only there to make accept() return EINTR */
 }
 
+static void *thread_main(void *arg);
+
+/* Starts a thread in a free slot; pool.lock held, pool.total already counts it.  false: none started (the
+ * count is taken back). */
+static bool
+pool_spawn_locked(void)
+{
+	for (long i = 0; i < pool.max; i++) {
+		struct worker_thread *w = &pool.slot[i];
+		if (w->active)
+			continue;
+		if (w->ended) {
+			pthread_join(w->tid, NULL);
+			w->ended = false;
+		}
+		int rc = pthread_create(&w->tid, NULL, thread_main, w);
+		if (rc == 0) {
+			w->active = true;
+			if (pool.total > pool.peak)
+				pool.peak = pool.total;
+			return true;
+		}
+		log_error("cannot start a request thread: %s", strerror(rc));
+		break;
+	}
+	pool.total--;
+	return false;
+}
+
+/* Joins the threads that ended (their stacks are released only then). */
+static void
+pool_reap(void)
+{
+	pthread_mutex_lock(&pool.lock);
+	for (long i = 0; i < pool.max; i++) {
+		if (pool.slot[i].ended) {
+			pthread_join(pool.slot[i].tid, NULL);
+			pool.slot[i].ended = false;
+		}
+	}
+	pthread_mutex_unlock(&pool.lock);
+}
+
 static void *
 thread_main(void *arg)
 {
 	struct worker_thread *w = arg;
 	FCGX_Request fr;
 	struct request *req = xcalloc(1, sizeof *req);
-	FCGX_InitRequest(&fr, w->listen_fd, FCGI_FAIL_ACCEPT_ON_INTR);
+	FCGX_InitRequest(&fr, pool.listen_fd, FCGI_FAIL_ACCEPT_ON_INTR);
+	bool shrink = false;
 	while (!atomic_load(&stopping)) {
 		/* The lock serialises accept() only.  A connection the web server keeps open (FCGI_KEEP_CONN,
 		 * mod_proxy_fcgi enablereuse=on) belongs to this thread: waiting for its next request must not
 		 * hold the lock, or every other thread would wait behind an idle connection. */
 		bool kept = fr.ipcFd >= 0;
 		if (!kept) {
+			pthread_mutex_lock(&pool.lock);
+			pool.idle++;
+			pthread_mutex_unlock(&pool.lock);
 			pthread_mutex_lock(&accept_lock);
 			if (atomic_load(&stopping)) {
 				pthread_mutex_unlock(&accept_lock);
+				pthread_mutex_lock(&pool.lock);
+				pool.idle--;
+				pthread_mutex_unlock(&pool.lock);
 				break;
 			}
 		}
 		int rc = FCGX_Accept_r(&fr);
-		if (!kept)
+		if (!kept) {
 			pthread_mutex_unlock(&accept_lock);
+			pthread_mutex_lock(&pool.lock);
+			pool.idle--;
+			bool grow = rc >= 0 && pool.idle < POOL_SPARE_MIN && pool.total < pool.max &&
+				    !atomic_load(&stopping);
+			if (grow) {
+				pool.total++;
+				pool_spawn_locked();
+			}
+			pthread_mutex_unlock(&pool.lock);
+		}
 		if (rc < 0) {
 			if (atomic_load(&stopping) || rc == -EINTR)
 				continue;
@@ -261,12 +337,25 @@ thread_main(void *arg)
 		atomic_fetch_add(&in_flight, 1);
 		front_handle(req, &fr, NULL);
 		FCGX_Finish_r(&fr);
+		/* The thread may wait long for its next request: its store connection serves others meanwhile. */
+		store_release_thread(store_current());
 		atomic_fetch_sub(&in_flight, 1);
+		if (fr.ipcFd < 0) {
+			pthread_mutex_lock(&pool.lock);
+			shrink = pool.idle >= POOL_SPARE_MAX && pool.total > POOL_SPARE_MIN;
+			pthread_mutex_unlock(&pool.lock);
+			if (shrink)
+				break;
+		}
 	}
 	FCGX_Free(&fr, 1);
 	buf_free(&req->arena);
 	free(req);
-	atomic_store(&w->done, 1);
+	pthread_mutex_lock(&pool.lock);
+	pool.total--;
+	w->active = false;
+	w->ended = true;
+	pthread_mutex_unlock(&pool.lock);
 	return NULL;
 }
 
@@ -306,25 +395,27 @@ worker_process(int listen_fd, const struct server_opts *opts)
 			log_error("%s; analytics are written by the request threads", aerr);
 	}
 
-	struct worker_thread *threads = xcalloc((size_t)nthreads, sizeof *threads);
-	for (long i = 0; i < nthreads; i++) {
-		threads[i].listen_fd = listen_fd;
-		atomic_init(&threads[i].done, 0);
-		int rc = pthread_create(&threads[i].tid, NULL, thread_main, &threads[i]);
-		if (rc) {
-			log_error("cannot start request thread %ld: %s", i, strerror(rc));
+	pool.slot = xcalloc((size_t)nthreads, sizeof *pool.slot);
+	pool.max = nthreads;
+	pool.listen_fd = listen_fd;
+	pthread_mutex_lock(&pool.lock);
+	for (long i = 0; i < POOL_SPARE_MIN && i < nthreads; i++) {
+		pool.total++;
+		if (!pool_spawn_locked())
 			_exit(1);
-		}
 	}
-	/* The main thread never handles USR2, so a directed pthread_kill always hits a request thread. */
+	pthread_mutex_unlock(&pool.lock);
+	/* The main thread never handles USR2, so a directed pthread_kill always hits a request thread (the
+	 * threads started later inherit the mask of a request thread, which lets USR2 through). */
 	sigaddset(&set, SIGUSR2);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	sigdelset(&set, SIGUSR2);
 
 	for (;;) {
-		int sig = 0;
-		if (sigwait(&set, &sig) != 0)
-			continue;
+		/* Wakes up once a second to join the threads that ended. */
+		struct timespec tick = { 1, 0 };
+		int sig = sigtimedwait(&set, NULL, &tick);
+		pool_reap();
 		if (sig == SIGHUP) {
 			reload(opts);
 		} else if (sig == SIGTERM || sig == SIGINT) {
@@ -340,16 +431,18 @@ worker_process(int listen_fd, const struct server_opts *opts)
 	int busy = atomic_load(&in_flight);
 	if (busy)
 		log_info("stopping: waiting for %d in-flight request(s)", busy);
-	bool all_done = false;
-	while (!all_done) {
-		all_done = true;
-		for (long i = 0; i < nthreads; i++) {
-			if (!atomic_load(&threads[i].done)) {
-				all_done = false;
-				pthread_kill(threads[i].tid, SIGUSR2);
+	for (;;) {
+		/* A thread marks itself inactive under the lock as its last step: one still active is alive. */
+		pthread_mutex_lock(&pool.lock);
+		long running = 0;
+		for (long i = 0; i < pool.max; i++) {
+			if (pool.slot[i].active) {
+				running++;
+				pthread_kill(pool.slot[i].tid, SIGUSR2);
 			}
 		}
-		if (all_done)
+		pthread_mutex_unlock(&pool.lock);
+		if (running == 0)
 			break;
 		if (clock_monotonic_ms() > deadline) {
 			log_warn("stopping: %d request(s) still running after the grace period; exiting",
@@ -360,9 +453,9 @@ worker_process(int listen_fd, const struct server_opts *opts)
 		struct timespec ts = { 0, 20 * 1000000L };
 		nanosleep(&ts, NULL);
 	}
-	for (long i = 0; i < nthreads; i++)
-		pthread_join(threads[i].tid, NULL);
-	free(threads);
+	pool_reap();
+	log_debug("worker %ld stopped; at most %ld request threads were running", (long)getpid(), pool.peak);
+	free(pool.slot);
 	analytics_stop();        /* flushes the queue to the store, or to the spool when it is down */
 	if (have_connector)
 		pthread_join(connector, NULL);

@@ -24,68 +24,60 @@
 #define OA_MAX_HEADER_LINE 8192         /* one "Name: value" request header */
 #define OA_MAX_EXTRA_HEADERS 32
 
-/* --- the thread's handle ---------------------------------------------------------------------------------- */
+/* --- handles ---------------------------------------------------------------------------------------------- */
+
+/* Idle handles of the process, most recently used first: a call takes one (reset, its kept-alive
+ * connections stay) and gives it back, so the upstream connections outlive the request threads that come
+ * and go with the load, and nested calls (an on_event callback calling us) simply take another. */
+#define OA_IDLE_MAX 64
 
 static pthread_once_t oa_once = PTHREAD_ONCE_INIT;
-static pthread_key_t oa_key;
-static __thread bool oa_busy;   /* the thread's handle is inside a transfer (an on_event callback calls us) */
-
-static void
-oa_handle_free(void *h)
-{
-	curl_easy_cleanup(h);
-}
+static pthread_mutex_t oa_lock = PTHREAD_MUTEX_INITIALIZER;
+static CURL *oa_idle[OA_IDLE_MAX];
+static int oa_nidle;
 
 static void
 oa_init(void)
 {
 	curlx_global_init();
-	if (pthread_key_create(&oa_key, oa_handle_free) != 0)
-		abort();
 }
 
-/* The thread's handle, reset (its connection cache stays), or a temporary one (*temp) while it is busy. */
 static CURL *
-handle_get(bool *temp)
+handle_get(void)
 {
 	pthread_once(&oa_once, oa_init);
-	*temp = false;
-	if (oa_busy) {
-		*temp = true;
-		return curl_easy_init();
-	}
-	CURL *c = pthread_getspecific(oa_key);
-	if (c) {
+	CURL *c = NULL;
+	pthread_mutex_lock(&oa_lock);
+	if (oa_nidle > 0)
+		c = oa_idle[--oa_nidle];
+	pthread_mutex_unlock(&oa_lock);
+	if (c)
 		curl_easy_reset(c);
-	} else {
-		if (!(c = curl_easy_init()))
-			return NULL;
-		if (pthread_setspecific(oa_key, c) != 0)
-			*temp = true;
-	}
-	if (!*temp)
-		oa_busy = true;
+	else
+		c = curl_easy_init();
 	return c;
 }
 
 static void
-handle_put(CURL *c, bool temp)
+handle_put(CURL *c)
 {
-	if (temp)
+	pthread_mutex_lock(&oa_lock);
+	if (oa_nidle < OA_IDLE_MAX) {
+		oa_idle[oa_nidle++] = c;
+		c = NULL;
+	}
+	pthread_mutex_unlock(&oa_lock);
+	if (c)
 		curl_easy_cleanup(c);
-	else
-		oa_busy = false;
 }
 
 void
-openai_compat_thread_cleanup(void)
+openai_compat_pool_clear(void)
 {
-	pthread_once(&oa_once, oa_init);
-	CURL *c = pthread_getspecific(oa_key);
-	if (c && !oa_busy) {
-		pthread_setspecific(oa_key, NULL);
-		curl_easy_cleanup(c);
-	}
+	pthread_mutex_lock(&oa_lock);
+	while (oa_nidle > 0)
+		curl_easy_cleanup(oa_idle[--oa_nidle]);
+	pthread_mutex_unlock(&oa_lock);
 }
 
 /* --- one transfer ----------------------------------------------------------------------------------------- */
@@ -660,7 +652,6 @@ perform(const struct provider_target *t, const char *url, const char *post, size
 	};
 	struct curl_slist *headers = NULL;
 	char curlerr[CURL_ERROR_SIZE] = "";
-	bool temp = false;
 	json_t *root = NULL;
 	enum prism_err e = PRISM_OK;
 
@@ -672,7 +663,7 @@ perform(const struct provider_target *t, const char *url, const char *post, size
 		e = fail(out, e == PRISM_E_CONFIG ? PE_AUTH : PE_CONNECT, "%s", err);
 		goto out;
 	}
-	if (!(x.c = handle_get(&temp))) {
+	if (!(x.c = handle_get())) {
 		e = fail(out, PE_CONNECT, "cannot start a transfer");
 		goto out;
 	}
@@ -805,7 +796,7 @@ perform(const struct provider_target *t, const char *url, const char *post, size
 out:
 	json_decref(root);
 	if (x.c)
-		handle_put(x.c, temp);
+		handle_put(x.c);
 	wipe_headers(headers);
 	sse_free(&x.sse);
 	buf_free(&x.body);

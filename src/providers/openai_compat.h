@@ -12,16 +12,16 @@
  * Models: GET <base><api_path>/models → data[].id.  The ollama ops ask GET <base>/api/tags first (names),
  * then the OpenAI path.
  *
- * Connections: one curl easy handle per thread, reset for every call but keeping its connection cache, so
- * sequential calls from a thread to one provider reuse one TCP (and TLS) connection.  The handle is freed
- * when the thread exits (or by openai_compat_thread_cleanup).  A call made from inside an on_event
- * callback uses a temporary handle.
+ * Connections: a call takes a curl easy handle from the process's pool of idle handles (the most recently
+ * used first; reset for every call but keeping its connection cache) and returns it, so calls to one
+ * provider reuse TCP (and TLS) connections whichever thread makes them, and the connections outlive the
+ * request threads.  At most 64 idle handles are kept; openai_compat_pool_clear frees them.
  *
  * Timeouts: connect and total through curl; first byte (counted from the moment the request is on its way)
  * and the idle gap between received bytes are checked by the transfer's progress callback, which curl calls
  * at least about once a second, so these two fire up to ~1 s late.
  *
- * Thread-safety: any thread; per-thread state only.
+ * Thread-safety: any thread.
  */
 #ifndef PRISM_PROVIDERS_OPENAI_COMPAT_H
 #define PRISM_PROVIDERS_OPENAI_COMPAT_H
@@ -31,7 +31,7 @@
 extern const struct provider_ops openai_compat_ops;
 extern const struct provider_ops ollama_compat_ops;
 
-/* Frees the calling thread's curl handle (and with it its kept-alive connections). */
-void openai_compat_thread_cleanup(void);
+/* Frees the idle handles (and with them their kept-alive connections). */
+void openai_compat_pool_clear(void);
 
 #endif

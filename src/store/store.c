@@ -343,3 +343,10 @@ store_close(struct store *s)
 	if (s)
 		s->ops->close(s);
 }
+
+void
+store_release_thread(struct store *s)
+{
+	if (s && s->ops->release)
+		s->ops->release(s);
+}

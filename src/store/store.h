@@ -91,6 +91,9 @@ struct store;
 struct store_ops {
 	const char *name;                    /* "sqlite", "mongodb" */
 	void (*close)(struct store *s);
+	/* Optional: the calling thread is done with the store for now (the end of a request); whatever it
+	 * holds (a SQLite connection) goes back to a pool shared by the process's threads. */
+	void (*release)(struct store *s);
 	enum prism_err (*ping)(struct store *s, char *err, size_t errlen);
 	/* Creates tables/collections, indexes and applies schema migrations (idempotent, one process at a
 	 * time).  `applied` gets the number of steps that ran. */
@@ -134,6 +137,10 @@ struct store {
  * failure in terms an operator can act on (which file, which server). */
 enum prism_err store_open(const struct config *cfg, struct store **out, char *err, size_t errlen);
 void store_close(struct store *s);
+/* The calling thread is done with s until its next operation (the end of a request): the connection it
+ * holds returns to the store's pool, so that a pool of many threads does not keep one connection (and its
+ * page cache) per thread.  NULL and stores without a pool are fine. */
+void store_release_thread(struct store *s);
 
 /* The process's store: set once the server has connected (after fork), NULL until then or when no store
  * is configured.  Thread-safe. */

@@ -2,8 +2,10 @@
  *
  * Each collection is a table (id TEXT PRIMARY KEY, v INTEGER version, doc TEXT JSON without _id/__v);
  * every indexed field is an expression index on json_extract(doc, '$.path'), which the planner uses when
- * a query names the same expression.  WAL journal, a busy timeout (store_timeout), one connection per
- * thread with a cache of prepared statements.  Schema migrations are numbered (PRAGMA user_version) and
+ * a query names the same expression.  WAL journal, a busy timeout (store_timeout), a connection per
+ * thread while it works (with a cache of prepared statements), returned by store_release_thread() to a
+ * small pool of idle connections: a pool of hundreds of request threads holds as many connections as
+ * threads use the store at once, not one per thread.  Schema migrations are numbered (PRAGMA user_version) and
  * run by one process at a time inside BEGIN IMMEDIATE.
  */
 #include "config.h"
@@ -24,6 +26,7 @@
 #include "util/xalloc.h"
 
 #define STMT_CACHE 96
+#define IDLE_MAX 4                  /* idle connections kept for the next thread; more are closed */
 
 struct cached_stmt {
 	char *sql;
@@ -35,7 +38,8 @@ struct conn {
 	sqlite3 *db;
 	struct cached_stmt cache[STMT_CACHE];
 	unsigned long tick;
-	struct conn *next;
+	struct conn *next, *prev;   /* all connections of the store */
+	struct conn *next_idle;
 };
 
 struct sqlite_store {
@@ -43,8 +47,10 @@ struct sqlite_store {
 	char *path;
 	long timeout_ms;
 	pthread_key_t key;
-	pthread_mutex_t lock;       /* guards conns */
+	pthread_mutex_t lock;       /* guards conns, idle, nidle */
 	struct conn *conns;
+	struct conn *idle;          /* returned by threads, most recent first */
+	int nidle;
 };
 
 /* --- connections and statements ------------------------------------------------------------------------- */
@@ -88,6 +94,17 @@ conn_open(struct sqlite_store *ss, struct conn **out, char *err, size_t errlen)
 		*out = c;
 		return PRISM_OK;
 	}
+	pthread_mutex_lock(&ss->lock);
+	if ((c = ss->idle)) {
+		ss->idle = c->next_idle;
+		ss->nidle--;
+	}
+	pthread_mutex_unlock(&ss->lock);
+	if (c) {
+		pthread_setspecific(ss->key, c);
+		*out = c;
+		return PRISM_OK;
+	}
 	c = xcalloc(1, sizeof *c);
 	int rc = sqlite3_open_v2(ss->path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
 				 NULL);
@@ -110,10 +127,46 @@ conn_open(struct sqlite_store *ss, struct conn **out, char *err, size_t errlen)
 	pthread_setspecific(ss->key, c);
 	pthread_mutex_lock(&ss->lock);
 	c->next = ss->conns;
+	if (ss->conns)
+		ss->conns->prev = c;
 	ss->conns = c;
 	pthread_mutex_unlock(&ss->lock);
 	*out = c;
 	return PRISM_OK;
+}
+
+/* The thread's connection back to the pool, or closed when the pool has enough.  Statements are reset
+ * (one left on a row would hold a read transaction, and with it an old view of the database). */
+static void
+op_release(struct store *s)
+{
+	struct sqlite_store *ss = (struct sqlite_store *)(void *)s;
+	struct conn *c = pthread_getspecific(ss->key);
+	if (!c)
+		return;
+	pthread_setspecific(ss->key, NULL);
+	for (int i = 0; i < STMT_CACHE; i++)
+		if (c->cache[i].st)
+			sqlite3_reset(c->cache[i].st);
+	if (!sqlite3_get_autocommit(c->db))
+		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+	pthread_mutex_lock(&ss->lock);
+	if (ss->nidle < IDLE_MAX) {
+		c->next_idle = ss->idle;
+		ss->idle = c;
+		ss->nidle++;
+		c = NULL;
+	} else {
+		if (c->prev)
+			c->prev->next = c->next;
+		else
+			ss->conns = c->next;
+		if (c->next)
+			c->next->prev = c->prev;
+	}
+	pthread_mutex_unlock(&ss->lock);
+	if (c)
+		conn_free(c);
 }
 
 /* A prepared statement for sql from the connection's cache, reset and with bindings cleared. */
@@ -961,6 +1014,7 @@ op_close(struct store *s)
 static const struct store_ops sqlite_ops = {
 	.name = "sqlite",
 	.close = op_close,
+	.release = op_release,
 	.ping = op_ping,
 	.migrate = op_migrate,
 	.get = op_get,

@@ -1,6 +1,7 @@
 # admin_lib.sh -- helpers for admin API tests, sourced after lib.sh.
 #
-#   adm_start [config lines...]  starts prism.fcgi (2 processes) behind lighttpd, creates the first admin
+#   adm_start [config lines...]  starts prism.fcgi (2 processes of at most 4 threads, or $ADM_PRISM_ARGS)
+#                                behind lighttpd, creates the first admin
 #                                (root / root-password-1), logs in and completes the setup.  Sets ADM_TOKEN
 #                                (the admin's session token) and ADM_KEY (the default tenant's API key).
 #   api METHOD PATH [JSON]       one request with $TOKEN as bearer (when set); sets T_STATUS, T_BODY.
@@ -39,7 +40,8 @@ adm_login() {
 adm_start() {
 	t_make_config "$@" || return 1
 	cp "$top_srcdir/data/modelsdev.json" "$T_TMP/data/"   # the bundled model metadata, as make install puts it
-	t_start_prism --processes 2 --threads 4 || return 1
+	# shellcheck disable=SC2086
+	t_start_prism ${ADM_PRISM_ARGS:---processes 2 --threads 4} || return 1
 	t_start_lighttpd daemon || return 1
 	local i   # the store may connect after the start (MongoDB): setup needs it
 	for i in $(seq 1 100); do

@@ -24,7 +24,7 @@ t_is "no temporary files left" "$(ls "$(dirname "$conf")" | grep -c tmp)" 0
 out=$("$PRISMCTL" check-config --config "$conf" --show 2>&1)
 t_like "--show masks secrets" "$out" 'jwt_secret = \(set\)'
 t_unlike "--show never prints a secret" "$out" "$(sed -n 's/^jwt_secret = //p' "$conf")"
-t_like "--show prints defaults" "$out" 'threads = 8'
+t_like "--show prints defaults" "$out" 'threads = 64'
 
 printf 'threads = 0\nfoo = bar\n' >>"$conf"
 out=$("$PRISMCTL" check-config --config "$conf" 2>&1); rc=$?

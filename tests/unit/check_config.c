@@ -53,7 +53,7 @@ START_TEST(defaults_from_table)
 	struct config *c = config_load(NULL, env_lookup, &err);
 	ck_assert_msg(c != NULL, "%s", buf_cstr(&err));
 	ck_assert_int_eq(c->processes, 2);
-	ck_assert_int_eq(c->threads, 8);
+	ck_assert_int_eq(c->threads, 64);
 	ck_assert_int_eq(c->max_body_size, 4L * 1024 * 1024);
 	ck_assert_int_eq(c->shutdown_grace_ms, 30000);
 	ck_assert_int_eq(c->socket_mode, 0660);
@@ -309,7 +309,7 @@ START_TEST(reload_keeps_static_keys)
 	config_set(fresh, "log_level", "debug", &err);     /* reloadable */
 	config_set(fresh, "max_body_size", "1m", &err);
 	config_keep_static(fresh, old, &notes);
-	ck_assert_int_eq(fresh->threads, 8);
+	ck_assert_int_eq(fresh->threads, 64);
 	ck_assert_str_eq(fresh->listen, "");
 	ck_assert_int_eq(fresh->log_level, 3);
 	ck_assert_int_eq(fresh->max_body_size, 1024 * 1024);
@@ -334,7 +334,7 @@ START_TEST(current_refcounting)
 	struct config *b = config_load(NULL, env_lookup, &err);
 	config_set(b, "threads", "3", &err);
 	config_install(b);                  /* a stays alive: a request still holds it */
-	ck_assert_int_eq(held->threads, 8);
+	ck_assert_int_eq(held->threads, 64);
 	config_release(held);
 	struct config *now = config_acquire();
 	ck_assert_int_eq(now->threads, 3);

@@ -180,8 +180,10 @@ f_bump(struct store *s, int64_t *g, char *e, size_t l)
 }
 
 static const struct store_ops flaky_ops = {
-	"flaky", f_close, f_ping, f_migrate, f_get, f_find, f_count, f_insert, f_insert_many, f_update, f_remove,
-	f_upsert_inc, f_delete_before, f_generation, f_bump,
+	.name = "flaky", .close = f_close, .ping = f_ping, .migrate = f_migrate, .get = f_get, .find = f_find,
+	.count = f_count, .insert = f_insert, .insert_many = f_insert_many, .update = f_update, .remove = f_remove,
+	.upsert_inc = f_upsert_inc, .delete_before = f_delete_before, .generation = f_generation,
+	.bump_generation = f_bump,
 };
 
 /* --- fixture ------------------------------------------------------------------------------------------- */
