@@ -3,7 +3,8 @@
  *     floor_fcgi SOCKET-PATH [THREADS]
  *
  * It is built like prism.fcgi's daemon mode (libfcgi, a unix socket opened with FCGX_OpenSocket, THREADS
- * request threads each in FCGX_Accept_r, accept() serialised by a mutex) and answers every request with the
+ * request threads each in FCGX_Accept_r, accept() serialised by a mutex, a connection closed at once once its
+ * input was read) and answers every request with the
  * same fixed chat.completion JSON, of the size bench/fake_llm returns by default (16 tokens), after reading
  * and discarding the request body.  Behind the same lighttpd configuration, what it costs per request is
  * what the stack costs before any gateway work: bench/run-gateway.sh compares prism.fcgi against it.
@@ -57,6 +58,10 @@ serve(void *arg)
 			;
 		FCGX_PutStr(header, header_len, r.out);
 		FCGX_PutStr(answer, (int)sizeof answer - 1, r.out);
+		/* As in prism.fcgi: the input was read to the end, so the unix socket is closed without libfcgi's
+		 * wait for the web server to close first. */
+		if (!r.keepConnection)
+			FCGX_Detach(&r);
 		FCGX_Finish_r(&r);
 	}
 	return NULL;

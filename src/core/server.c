@@ -58,6 +58,7 @@ static struct {
 	long max, total, idle;      /* idle: waiting for a connection (for the accept lock, or in accept) */
 	long peak;
 	int listen_fd;
+	bool unix_socket;           /* listen_fd is a unix socket */
 } pool = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 struct config *
@@ -336,6 +337,12 @@ thread_main(void *arg)
 		}
 		atomic_fetch_add(&in_flight, 1);
 		front_handle(req, &fr, NULL);
+		/* libfcgi closes a connection by shutting down its side and waiting until the web server closes
+		 * too, so that unread input cannot turn into a TCP reset that loses the answer.  On a unix socket
+		 * whose input was read to the end there is nothing to lose: close at once (a detached request is
+		 * closed without that wait). */
+		if (pool.unix_socket && !fr.keepConnection && fr.in && FCGX_HasSeenEOF(fr.in) == EOF)
+			FCGX_Detach(&fr);
 		FCGX_Finish_r(&fr);
 		/* The thread may wait long for its next request: its store connection serves others meanwhile. */
 		store_release_thread(store_current());
@@ -398,6 +405,9 @@ worker_process(int listen_fd, const struct server_opts *opts)
 	pool.slot = xcalloc((size_t)nthreads, sizeof *pool.slot);
 	pool.max = nthreads;
 	pool.listen_fd = listen_fd;
+	struct sockaddr_storage ss;
+	socklen_t sslen = sizeof ss;
+	pool.unix_socket = getsockname(listen_fd, (struct sockaddr *)&ss, &sslen) == 0 && ss.ss_family == AF_UNIX;
 	pthread_mutex_lock(&pool.lock);
 	for (long i = 0; i < POOL_SPARE_MIN && i < nthreads; i++) {
 		pool.total++;
