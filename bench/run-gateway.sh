@@ -388,10 +388,12 @@ measure_profile() {
 	CHAT_MODEL=${T_MODEL[$t]} CHAT_HEADERS=${T_HDRS[$t]} "$WRK" -t2 -c64 -d7s --timeout 10s -s "$top/bench/chat.lua" "${T_URL[$t]}" >/dev/null 2>&1 &
 	local w=$!
 	sleep 2
-	"$PERF" record -q -F 499 --call-graph dwarf,16384 -o "$tmp/perf.data" -p "$workers" -- sleep 4 >/dev/null 2>&1
+	# The whole machine, then the workers' samples: their threads come and go with the load, which a
+	# recording attached to the threads of the moment (-p) would miss.
+	"$PERF" record -q -a -F 499 --call-graph dwarf,16384 -o "$tmp/perf.data" -- sleep 4 >/dev/null 2>&1
 	wait "$w"
 	[ -s "$tmp/perf.data" ] || { R[profile.err]="perf record failed (perf_event_paranoid = $(cat /proc/sys/kernel/perf_event_paranoid 2>/dev/null))"; return 0; }
-	"$PERF" script -i "$tmp/perf.data" -F ip,sym,dso 2>/dev/null | awk '
+	"$PERF" script -i "$tmp/perf.data" --pid "$workers" -F ip,sym,dso 2>/dev/null | awk '
 		function flush(   k) { if (!n) return; total++; for (k in seen) incl[k]++; delete seen; n = 0; np = 0 }
 		function mark(s, d) { if ((d == "prism.fcgi" || d ~ /^libfcgi/) && s != "[unknown]") seen[s " (" d ")"] = 1 }
 		/^[[:space:]]*$/ { flush(); next }
@@ -584,7 +586,7 @@ echo
 if [ -s "$tmp/profile.tsv" ]; then
 	echo "## Where prism.fcgi's CPU goes (c=64)"
 	echo
-	echo "perf record -F 499 --call-graph dwarf on the worker processes for 4 s of a c=64 run ($(awk -F'\t' '$1 == "N" {print $2}' "$tmp/profile.tsv") samples). Inclusive share of samples per function of prism.fcgi and libfcgi (a sample counts for every function on its stack):"
+	echo "perf record -a -F 499 --call-graph dwarf for 4 s of a c=64 run, the samples of the worker processes ($(awk -F'\t' '$1 == "N" {print $2}' "$tmp/profile.tsv") samples). Inclusive share of samples per function of prism.fcgi and libfcgi (a sample counts for every function on its stack):"
 	echo
 	echo "| % of worker CPU | function |"
 	echo "|---:|---|"

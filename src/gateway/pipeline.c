@@ -58,8 +58,8 @@ struct gw_call {
 	char original_model[PLAN_MAX_MODEL + 1];
 	bool clamped;
 
-	struct gw_attempt attempts[GW_MAX_ATTEMPTS];
-	size_t nattempts;
+	struct gw_attempt *attempts;       /* grown as providers are tried: most requests try one */
+	size_t nattempts, cap_attempts;
 	char skipped[GW_MAX_SKIPPED];      /* providers skipped: breaker open */
 	struct relay relay;
 	bool relay_active;
@@ -1153,6 +1153,12 @@ new_attempt(struct gw_call *c, const struct plan_candidate *cand)
 {
 	if (c->nattempts >= GW_MAX_ATTEMPTS)
 		c->nattempts = GW_MAX_ATTEMPTS - 1;   /* keep the last: it decides the answer */
+	if (c->nattempts == c->cap_attempts) {
+		c->cap_attempts = c->cap_attempts ? 2 * c->cap_attempts : 2;
+		if (c->cap_attempts > GW_MAX_ATTEMPTS)
+			c->cap_attempts = GW_MAX_ATTEMPTS;
+		c->attempts = xrealloc(c->attempts, c->cap_attempts * sizeof *c->attempts);
+	}
 	struct gw_attempt *a = &c->attempts[c->nattempts++];
 	memset(a, 0, sizeof *a);
 	snprintf(a->provider_id, sizeof a->provider_id, "%s", cand->id);
@@ -1707,6 +1713,7 @@ call_free(struct gw_call *c)
 	provider_result_clear(&c->result);
 	free(c->route);
 	free(c->category_prompt);
+	free(c->attempts);
 	json_decref(c->body);
 	json_decref(c->tprov);
 	json_decref(c->providers);
