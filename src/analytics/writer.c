@@ -292,60 +292,87 @@ rec_day(const json_t *doc, char day[16])
 	clock_utc_day(ms, day, 16);
 }
 
+/* What one record adds to one aggregate, summed over a batch in C and turned into the upsert's document
+ * once per key. */
+struct agg_sum {
+	json_int_t requests, input, output, auto_routed, errors, dur_total, dur_count;
+	double actual, baseline, saved, routing;
+};
+
+/* The key of the record's aggregate k: as a document (when asked) and as a text that tells keys apart
+ * (each field length-prefixed, so no value can imitate another split). */
 static void
-agg_of(const json_t *doc, enum agg_kind k, json_t **key, json_t **inc)
+agg_key(const json_t *doc, enum agg_kind k, struct buf *text, json_t **key)
 {
 	char day[16];
 	rec_day(doc, day);
 	const char *tenant = json_string_value(json_object_get(doc, "tenantId"));
-	double actual = num(doc, "actualCostUsd");
-	json_int_t in = inum(doc, "inputTokens"), out = inum(doc, "outputTokens");
+	const char *f1 = NULL, *f2 = NULL;
+	const char *n1 = NULL, *n2 = NULL;
+	const json_t *tier = NULL;
 	switch (k) {
-	case AGG_DAILY: {
-		const char *model = str_set(doc, "routedModel") ? json_string_value(json_object_get(doc, "routedModel"))
-								 : "none";
-		json_t *b = json_object_get(doc, "baselineCostUsd"), *sv = json_object_get(doc, "savedUsd");
-		double baseline = json_is_number(b) ? json_number_value(b) : actual;
-		double saved = json_is_number(sv) ? json_number_value(sv) : baseline - actual;
-		json_int_t dur = inum(doc, "durationMs");
-		*key = json_pack("{s:s, s:s, s:s}", "date", day, "tenantId", tenant, "routedModel", model);
-		*inc = json_pack("{s:I, s:I, s:I, s:f, s:f, s:f, s:I, s:f, s:I, s:I, s:I}", "requests", (json_int_t)1,
-				 "inputTokens", in, "outputTokens", out, "actualCostUsd", actual, "baselineCostUsd",
-				 baseline, "savedUsd", saved, "autoRoutedCount",
-				 (json_int_t)json_is_true(json_object_get(doc, "isAutoRouted")), "routingCostUsd",
-				 num(doc, "routingCostUsd"), "errorCount", (json_int_t)rec_is_error(doc),
-				 "durationMsTotal", dur > 0 ? dur : 0, "durationMsCount", (json_int_t)(dur > 0));
+	case AGG_DAILY:
+		n1 = "routedModel";
+		f1 = str_set(doc, "routedModel") ? json_string_value(json_object_get(doc, "routedModel")) : "none";
 		break;
-	}
-	case AGG_CATEGORY: {
-		json_t *tier = json_object_get(doc, "costTier");
-		*key = json_pack("{s:s, s:s, s:s, s:O}", "date", day, "tenantId", tenant, "category",
-				 json_string_value(json_object_get(doc, "category")), "costTier",
-				 json_is_string(tier) ? tier : json_null());
-		*inc = json_pack("{s:I, s:f}", "requests", (json_int_t)1, "actualCostUsd", actual);
+	case AGG_CATEGORY:
+		n1 = "category";
+		f1 = json_string_value(json_object_get(doc, "category"));
+		n2 = "costTier";
+		tier = json_object_get(doc, "costTier");
+		f2 = json_is_string(tier) ? json_string_value(tier) : NULL;
 		break;
-	}
 	default:
-		*key = json_pack("{s:s, s:s, s:s}", "date", day, "tenantId", tenant, "userName",
-				 json_string_value(json_object_get(doc, "userName")));
-		*inc = json_pack("{s:I, s:I, s:f}", "requests", (json_int_t)1, "tokens", in + out, "cost", actual);
+		n1 = "userName";
+		f1 = json_string_value(json_object_get(doc, "userName"));
 		break;
 	}
+	buf_printf(text, "%d|%zu:%s|%zu:%s|%zu:%s|", (int)k, strlen(day), day, strlen(tenant), tenant, strlen(f1), f1);
+	if (n2)
+		buf_printf(text, f2 ? "%zu:%s|" : "null|", f2 ? strlen(f2) : 0, f2 ? f2 : "");
+	if (!key)
+		return;
+	*key = json_pack("{s:s, s:s, s:s}", "date", day, "tenantId", tenant, n1, f1);
+	if (n2)
+		json_object_set_new(*key, n2, f2 ? json_string(f2) : json_null());
 }
 
 static void
-inc_add(json_t *acc, const json_t *inc)
+agg_add(const json_t *doc, struct agg_sum *a)
 {
-	const char *f;
-	json_t *v;
-	json_object_foreach((json_t *)inc, f, v) {
-		json_t *a = json_object_get(acc, f);
-		if (!a)
-			json_object_set_new(acc, f, json_deep_copy(v));
-		else if (json_is_integer(a) && json_is_integer(v))
-			json_object_set_new(acc, f, json_integer(json_integer_value(a) + json_integer_value(v)));
-		else
-			json_object_set_new(acc, f, json_real(json_number_value(a) + json_number_value(v)));
+	double actual = num(doc, "actualCostUsd");
+	json_t *b = json_object_get(doc, "baselineCostUsd"), *sv = json_object_get(doc, "savedUsd");
+	double baseline = json_is_number(b) ? json_number_value(b) : actual;
+	json_int_t dur = inum(doc, "durationMs");
+	a->requests++;
+	a->input += inum(doc, "inputTokens");
+	a->output += inum(doc, "outputTokens");
+	a->actual += actual;
+	a->baseline += baseline;
+	a->saved += json_is_number(sv) ? json_number_value(sv) : baseline - actual;
+	a->auto_routed += json_is_true(json_object_get(doc, "isAutoRouted"));
+	a->routing += num(doc, "routingCostUsd");
+	a->errors += rec_is_error(doc);
+	a->dur_total += dur > 0 ? dur : 0;
+	a->dur_count += dur > 0;
+}
+
+/* The increments of an aggregate document: the fields of the collection, integers as integers. */
+static json_t *
+agg_inc(enum agg_kind k, const struct agg_sum *a)
+{
+	switch (k) {
+	case AGG_DAILY:
+		return json_pack("{s:I, s:I, s:I, s:f, s:f, s:f, s:I, s:f, s:I, s:I, s:I}", "requests", a->requests,
+				 "inputTokens", a->input, "outputTokens", a->output, "actualCostUsd", a->actual,
+				 "baselineCostUsd", a->baseline, "savedUsd", a->saved, "autoRoutedCount", a->auto_routed,
+				 "routingCostUsd", a->routing, "errorCount", a->errors, "durationMsTotal", a->dur_total,
+				 "durationMsCount", a->dur_count);
+	case AGG_CATEGORY:
+		return json_pack("{s:I, s:f}", "requests", a->requests, "actualCostUsd", a->actual);
+	default:
+		return json_pack("{s:I, s:I, s:f}", "requests", a->requests, "tokens", a->input + a->output, "cost",
+				 a->actual);
 	}
 }
 
@@ -419,9 +446,10 @@ find_written(struct store *s, struct rec *r, size_t n, char *err, size_t errlen)
 }
 
 struct group {
-	enum store_coll coll;
+	enum agg_kind kind;
 	char *keytext;
-	json_t *key, *inc;
+	json_t *key;
+	struct agg_sum sum;
 };
 
 static void spool_save_pos(struct spool *sp, bool with_states, bool sync);
@@ -434,35 +462,41 @@ apply_aggregates(struct store *s, struct rec *r, size_t n, struct spool *sp, cha
 	struct group *g = xcalloc(AGG_KINDS * n + 1, sizeof *g);
 	long *member = xmalloc((AGG_KINDS * n + 1) * sizeof *member);   /* group of (record, kind) or -1 */
 	size_t ng = 0;
+	struct buf text;
+	buf_init(&text, (size_t)-1);
 	for (size_t i = 0; i < n; i++) {
 		unsigned need = rec_need(&r[i]);
 		for (int k = 0; k < AGG_KINDS; k++) {
 			member[i * AGG_KINDS + (size_t)k] = -1;
 			if ((r[i].st & ST_SKIP) || !(need & agg_bit[k]) || (r[i].st & agg_bit[k]))
 				continue;
-			json_t *key, *inc;
-			agg_of(r[i].doc, (enum agg_kind)k, &key, &inc);
-			char *text = json_dumps(key, JSON_COMPACT | JSON_SORT_KEYS);
+			buf_reset(&text);
+			agg_key(r[i].doc, (enum agg_kind)k, &text, NULL);
 			size_t j = 0;
-			while (j < ng && !(g[j].coll == agg_coll[k] && strcmp(g[j].keytext, text) == 0))
+			while (j < ng && strcmp(g[j].keytext, buf_cstr(&text)) != 0)
 				j++;
-			if (j < ng) {
-				inc_add(g[j].inc, inc);
-				json_decref(key);
-				json_decref(inc);
-				free(text);
-			} else {
-				g[ng++] = (struct group){ agg_coll[k], text, key, inc };
+			if (j == ng) {
+				g[ng].kind = (enum agg_kind)k;
+				g[ng].keytext = xstrdup(buf_cstr(&text));
+				buf_reset(&text);
+				agg_key(r[i].doc, (enum agg_kind)k, &text, &g[ng].key);
+				ng++;
 			}
+			agg_add(r[i].doc, &g[j].sum);
 			member[i * AGG_KINDS + (size_t)k] = (long)j;
 		}
 	}
+	buf_free(&text);
 	enum prism_err e = PRISM_OK;
 	for (size_t j = 0; j < ng && !e; j++) {
-		e = s->ops->upsert_inc(s, g[j].coll, g[j].key, g[j].inc, NULL, err, errlen);
+		json_t *inc = agg_inc(g[j].kind, &g[j].sum);
+		e = s->ops->upsert_inc(s, agg_coll[g[j].kind], g[j].key, inc, NULL, err, errlen);
+		json_decref(inc);
 		if (e == PRISM_E_BAD_REQUEST) {
+			char *kt = json_dumps(g[j].key, JSON_COMPACT | JSON_SORT_KEYS);
 			log_error("analytics: the store refused an aggregate of %s %s (%s); it is not counted",
-				  store_coll_desc(g[j].coll)->name, g[j].keytext, err);
+				  store_coll_desc(agg_coll[g[j].kind])->name, kt ? kt : "?", err);
+			free(kt);
 			e = PRISM_OK;
 		} else if (e) {
 			e = PRISM_E_STORE;
@@ -478,7 +512,6 @@ apply_aggregates(struct store *s, struct rec *r, size_t n, struct spool *sp, cha
 	for (size_t j = 0; j < ng; j++) {
 		free(g[j].keytext);
 		json_decref(g[j].key);
-		json_decref(g[j].inc);
 	}
 	free(g);
 	free(member);

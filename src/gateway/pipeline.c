@@ -1517,14 +1517,25 @@ client_ip_hash(const struct config *cfg, const char *ip, char out[17])
 	 * key is derived from the secret once per thread (and again after a reload changes the secret). */
 	static _Thread_local char salt[CRYPTO_SHA256_HEX];
 	static _Thread_local const char *salt_of;   /* the secret it was derived from (a reload makes a new one) */
+	/* The thread's last address and its hash: a client (or the proxy in front) sends many requests. */
+	static _Thread_local char last_ip[64], last_hash[17];
 	char h[CRYPTO_SHA256_HEX];
 	const char *secret = cfg->jwt_secret ? cfg->jwt_secret : "";
 	if (salt_of != secret) {
 		crypto_hmac_sha256_hex(secret, strlen(secret), "prism client ip hash", 20, salt);
 		salt_of = secret;
+		last_ip[0] = '\0';
+	}
+	if (last_ip[0] && strcmp(ip, last_ip) == 0) {
+		memcpy(out, last_hash, 17);
+		return;
 	}
 	crypto_hmac_sha256_hex(salt, strlen(salt), ip, strlen(ip), h);
 	snprintf(out, 17, "%.16s", h);
+	if (strlen(ip) < sizeof last_ip) {
+		memcpy(last_ip, ip, strlen(ip) + 1);
+		memcpy(last_hash, out, 17);
+	}
 }
 
 static void

@@ -827,17 +827,17 @@ oa_call(const struct provider_target *t, enum provider_kind kind, const json_t *
 		cb = NULL;
 	if (!build_url(t, api_path_of(t), suffix[kind], url, sizeof url))
 		return fail(out, PE_CONNECT, "the provider has no usable base URL");
-	if (!(body = json_deep_copy(req)))
+	/* A shallow copy: the members are the caller's, only read; the one nested object changed
+	 * (stream_options) is replaced by a copy of its own. */
+	if (!(body = json_copy((json_t *)req)))
 		return fail(out, PE_CONNECT, "out of memory");
 	if (kind != PROVIDER_EMBEDDINGS) {
 		json_object_set_new(body, "stream", json_boolean(cb != NULL));
 		if (cb) {
 			json_t *so = json_object_get(body, "stream_options");
-			if (!json_is_object(so)) {
-				so = json_object();
-				json_object_set_new(body, "stream_options", so);
-			}
+			so = json_is_object(so) ? json_copy(so) : json_object();
 			json_object_set_new(so, "include_usage", json_true());
+			json_object_set_new(body, "stream_options", so);
 		} else {
 			/* OpenAI rejects stream_options unless stream is true. */
 			json_object_del(body, "stream_options");
