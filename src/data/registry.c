@@ -771,8 +771,9 @@ patterns_init(void)
 static const struct registry_model *find_uncached(const char *model_id);
 
 /* The lookup is a scan of every pattern (strstr over all of them for ids the table does not know), and the
- * router asks it for every candidate model of every routed request: each thread remembers its recent
- * answers.  The table is immutable, so an answer never goes stale. */
+ * router asks it for every candidate model of every routed request: the process remembers recent answers
+ * (one cache for all threads: a per-thread one would sit, zeroed, in every thread's static TLS block, 28 KB
+ * of every thread's stack).  The table is immutable, so an answer never goes stale. */
 #define FIND_SLOTS 256
 #define FIND_KEY 96
 
@@ -782,7 +783,8 @@ struct find_slot {
 	bool used;
 };
 
-static _Thread_local struct find_slot find_cache[FIND_SLOTS];
+static struct find_slot find_cache[FIND_SLOTS];
+static pthread_mutex_t find_lock = PTHREAD_MUTEX_INITIALIZER;
 
 const struct registry_model *
 registry_find(const char *model_id)
@@ -796,12 +798,18 @@ registry_find(const char *model_id)
 	for (size_t i = 0; i < len; i++)
 		h = (h ^ (unsigned char)model_id[i]) * 16777619u;
 	struct find_slot *slot = &find_cache[h % FIND_SLOTS];
-	if (slot->used && memcmp(slot->id, model_id, len + 1) == 0)
-		return slot->m;
-	const struct registry_model *m = find_uncached(model_id);
+	pthread_mutex_lock(&find_lock);
+	bool hit = slot->used && memcmp(slot->id, model_id, len + 1) == 0;
+	const struct registry_model *m = hit ? slot->m : NULL;
+	pthread_mutex_unlock(&find_lock);
+	if (hit)
+		return m;
+	m = find_uncached(model_id);
+	pthread_mutex_lock(&find_lock);
 	memcpy(slot->id, model_id, len + 1);
 	slot->m = m;
 	slot->used = true;
+	pthread_mutex_unlock(&find_lock);
 	return m;
 }
 

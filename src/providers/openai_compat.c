@@ -19,6 +19,7 @@
 #include "util/log.h"
 #include "util/curlx.h"
 #include "util/rand.h"
+#include "util/xalloc.h"
 
 #define OA_MAX_URL 4096                 /* base URL + API path + endpoint */
 #define OA_MAX_HEADER_LINE 8192         /* one "Name: value" request header */
@@ -464,7 +465,8 @@ add_header(struct curl_slist **list, const char *name, const char *value)
 	size_t nl = strlen(name), vl = strlen(value);
 	if (nl + vl + 3 > OA_MAX_HEADER_LINE)
 		return false;
-	char line[OA_MAX_HEADER_LINE];
+	/* On the heap, not 8 KB deep in the stack of a thread that may then hold a stream for minutes. */
+	char *line = xmalloc(nl + vl + 3);
 	memcpy(line, name, nl);
 	if (vl) {
 		memcpy(line + nl, ": ", 2);
@@ -475,6 +477,7 @@ add_header(struct curl_slist **list, const char *name, const char *value)
 	}
 	struct curl_slist *l = curl_slist_append(*list, line);
 	secure_wipe(line, nl + vl + 3);
+	free(line);
 	if (!l)
 		return false;
 	*list = l;
