@@ -467,7 +467,7 @@ echo
 echo "## Machine and versions"
 echo
 echo "- Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo) RAM, kernel $(uname -r); load generator, upstream and gateway share it. Load average (1, 5, 15 min) at the start: $LOAD_START, at the end: $LOAD_END (other work on the machine shows here)."
-echo "- model-prism: git $(git -C "$top" rev-parse --short HEAD 2>/dev/null)$(git -C "$top" diff --quiet HEAD 2>/dev/null || echo ' (with uncommitted changes)'); ${T_VER[prism]}; SQLite store, analytics on, access log off, ratelimit_gateway = 0."
+echo "- model-prism: git $(git -C "$top" rev-parse --short HEAD 2>/dev/null)$(git -C "$top" diff --quiet HEAD -- . ':(exclude)bench/RESULTS*.md' ':(exclude)bench/ANALYSIS.md' 2>/dev/null || echo ' (with uncommitted changes)'); ${T_VER[prism]}; SQLite store, analytics on, access log off, ratelimit_gateway = 0."
 echo "- $("$LIGHTTPD" -v 2>&1 | head -n1) (bench/lighttpd-bench.conf.in, the same for the floor and prism); $("$WRK" -v 2>&1 | head -n1 | cut -d' ' -f1-2); $("$GO" version | cut -d' ' -f3); node $(node -v 2>/dev/null)."
 for p in $PEERS; do
 	if [ -n "${T_VER[$p]:-}" ]; then echo "- $p: ${T_VER[$p]}$( [ -n "${T_ERR[$p]:-}" ] && echo " -- not measured: ${T_ERR[$p]}")"
