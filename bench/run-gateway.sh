@@ -71,16 +71,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # A loopback port nobody listens on, below the ephemeral range (client sockets of the load could hold it).
-free_port() {
-	local p lo
-	lo=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
-	[ "$lo" -gt 21000 ] || lo=32768
-	for _ in $(seq 1 100); do
-		p=$((20000 + RANDOM % (lo - 20000)))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return 0; fi
-	done
-	return 1
-}
+. "$top/tests/integration/freeport.sh"
 
 # The given pids and all their descendants (a pool's workers, a peer's children).
 pid_tree() {
@@ -145,7 +136,7 @@ lighttpd_start() {
 	local name=$1 sock=$2 dir=$tmp/lighttpd-$1 try
 	mkdir -p "$dir/htdocs"
 	for try in 1 2 3; do
-		LT_PORT=$(free_port)
+		LT_PORT=$(free_loopback_port)
 		sed -e "s|@PORT@|$LT_PORT|" -e "s|@DIR@|$dir|g" -e "s|@SOCKET@|$sock|" \
 			"$top/bench/lighttpd-bench.conf.in" >"$dir/lighttpd.conf"
 		"$LIGHTTPD" -D -f "$dir/lighttpd.conf" >>"$dir/lighttpd-error.log" 2>&1 &
@@ -248,7 +239,7 @@ if [ -n "$PEERS" ]; then
 fi
 peer_up() {   # peer_up NAME: starts it and fills its T_* entries; 1 when it does not answer
 	local p=$1 port out req path
-	port=$(free_port)
+	port=$(free_loopback_port)
 	out=$(peer_start "$p" "$port" "$FAKE_URL" "$tmp/peer-$p.log" 2>&1) || { T_ERR[$p]="start failed: $(printf '%s' "$out" | tail -n2 | tr '\n' ' ')"; return 1; }
 	PEERS_RUNNING+=("$p")
 	T_ROOTS[$p]=$(printf '%s\n' "$out" | tail -n1 | grep -oE '[0-9]+' | tr '\n' ' ')

@@ -299,8 +299,8 @@ struct agg_sum {
 	double actual, baseline, saved, routing;
 };
 
-/* The key of the record's aggregate k: as a document (when asked) and as a text that tells keys apart
- * (each field length-prefixed, so no value can imitate another split). */
+/* The key of the record's aggregate k: as a text that tells keys apart (each field length-prefixed, so no
+ * value can imitate another split), or as the document (text NULL). */
 static void
 agg_key(const json_t *doc, enum agg_kind k, struct buf *text, json_t **key)
 {
@@ -327,11 +327,13 @@ agg_key(const json_t *doc, enum agg_kind k, struct buf *text, json_t **key)
 		f1 = json_string_value(json_object_get(doc, "userName"));
 		break;
 	}
-	buf_printf(text, "%d|%zu:%s|%zu:%s|%zu:%s|", (int)k, strlen(day), day, strlen(tenant), tenant, strlen(f1), f1);
-	if (n2)
-		buf_printf(text, f2 ? "%zu:%s|" : "null|", f2 ? strlen(f2) : 0, f2 ? f2 : "");
-	if (!key)
+	if (text) {
+		buf_printf(text, "%d|%zu:%s|%zu:%s|%zu:%s|", (int)k, strlen(day), day, strlen(tenant), tenant,
+			   strlen(f1), f1);
+		if (n2)
+			buf_printf(text, f2 ? "%zu:%s|" : "null|", f2 ? strlen(f2) : 0, f2 ? f2 : "");
 		return;
+	}
 	*key = json_pack("{s:s, s:s, s:s}", "date", day, "tenantId", tenant, n1, f1);
 	if (n2)
 		json_object_set_new(*key, n2, f2 ? json_string(f2) : json_null());
@@ -478,8 +480,7 @@ apply_aggregates(struct store *s, struct rec *r, size_t n, struct spool *sp, cha
 			if (j == ng) {
 				g[ng].kind = (enum agg_kind)k;
 				g[ng].keytext = xstrdup(buf_cstr(&text));
-				buf_reset(&text);
-				agg_key(r[i].doc, (enum agg_kind)k, &text, &g[ng].key);
+				agg_key(r[i].doc, (enum agg_kind)k, NULL, &g[ng].key);
 				ng++;
 			}
 			agg_add(r[i].doc, &g[j].sum);

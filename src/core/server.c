@@ -295,7 +295,6 @@ thread_main(void *arg)
 	FCGX_Request fr;
 	struct request *req = xcalloc(1, sizeof *req);
 	FCGX_InitRequest(&fr, pool.listen_fd, FCGI_FAIL_ACCEPT_ON_INTR);
-	bool shrink = false;
 	while (!atomic_load(&stopping)) {
 		/* The lock serialises accept() only.  A connection the web server keeps open (FCGI_KEEP_CONN,
 		 * mod_proxy_fcgi enablereuse=on) belongs to this thread: waiting for its next request must not
@@ -349,7 +348,7 @@ thread_main(void *arg)
 		atomic_fetch_sub(&in_flight, 1);
 		if (fr.ipcFd < 0) {
 			pthread_mutex_lock(&pool.lock);
-			shrink = pool.idle >= POOL_SPARE_MAX && pool.total > POOL_SPARE_MIN;
+			bool shrink = pool.idle >= POOL_SPARE_MAX && pool.total > POOL_SPARE_MIN;
 			pthread_mutex_unlock(&pool.lock);
 			if (shrink)
 				break;

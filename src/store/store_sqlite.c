@@ -139,40 +139,6 @@ conn_open(struct sqlite_store *ss, struct conn **out, char *err, size_t errlen)
 	return PRISM_OK;
 }
 
-/* The thread's connection back to the pool, or closed when the pool has enough.  Statements are reset
- * (one left on a row would hold a read transaction, and with it an old view of the database). */
-static void
-op_release(struct store *s)
-{
-	struct sqlite_store *ss = (struct sqlite_store *)(void *)s;
-	struct conn *c = pthread_getspecific(ss->key);
-	if (!c)
-		return;
-	pthread_setspecific(ss->key, NULL);
-	for (int i = 0; i < STMT_CACHE; i++)
-		if (c->cache[i].st)
-			sqlite3_reset(c->cache[i].st);
-	if (!sqlite3_get_autocommit(c->db))
-		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
-	pthread_mutex_lock(&ss->lock);
-	if (ss->nidle < IDLE_MAX) {
-		c->next_idle = ss->idle;
-		ss->idle = c;
-		ss->nidle++;
-		c = NULL;
-	} else {
-		if (c->prev)
-			c->prev->next = c->next;
-		else
-			ss->conns = c->next;
-		if (c->next)
-			c->next->prev = c->prev;
-	}
-	pthread_mutex_unlock(&ss->lock);
-	if (c)
-		conn_free(c);
-}
-
 /* A prepared statement for sql from the connection's cache, reset and with bindings cleared. */
 static sqlite3_stmt *
 stmt_get(struct conn *c, const char *sql, char *err, size_t errlen)
@@ -226,6 +192,39 @@ rollback(struct conn *c)
 {
 	if (!sqlite3_get_autocommit(c->db))
 		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* The thread's connection back to the pool, or closed when the pool has enough.  Statements are reset
+ * (one left on a row would hold a read transaction, and with it an old view of the database). */
+static void
+op_release(struct store *s)
+{
+	struct sqlite_store *ss = (struct sqlite_store *)(void *)s;
+	struct conn *c = pthread_getspecific(ss->key);
+	if (!c)
+		return;
+	pthread_setspecific(ss->key, NULL);
+	for (int i = 0; i < STMT_CACHE; i++)
+		if (c->cache[i].st)
+			sqlite3_reset(c->cache[i].st);
+	rollback(c);
+	pthread_mutex_lock(&ss->lock);
+	if (ss->nidle < IDLE_MAX) {
+		c->next_idle = ss->idle;
+		ss->idle = c;
+		ss->nidle++;
+		c = NULL;
+	} else {
+		if (c->prev)
+			c->prev->next = c->next;
+		else
+			ss->conns = c->next;
+		if (c->next)
+			c->next->prev = c->prev;
+	}
+	pthread_mutex_unlock(&ss->lock);
+	if (c)
+		conn_free(c);
 }
 
 /* --- SQL text ------------------------------------------------------------------------------------------- */

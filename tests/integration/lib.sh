@@ -73,18 +73,9 @@ t_done() {
 trap 't_cleanup' EXIT
 trap 'exit 130' INT TERM
 
-# A loopback port nobody listens on, below the kernel's ephemeral range (32768 and up), where client
-# connections of parallel tests could hold it.
-t_free_port() {
-	local p lo
-	lo=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
-	[ "$lo" -gt 21000 ] || lo=32768
-	for _ in $(seq 1 100); do
-		p=$((20000 + RANDOM % (lo - 20000)))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return 0; fi
-	done
-	return 1
-}
+# A loopback port nobody listens on (freeport.sh).
+. "$(dirname "${BASH_SOURCE[0]}")/freeport.sh"
+t_free_port() { free_loopback_port; }
 
 # t_wait_for CMD... : retries CMD for up to 10 s.
 t_wait_for() {
