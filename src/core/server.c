@@ -40,9 +40,12 @@ static pthread_mutex_t accept_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* The request threads of a worker process grow and shrink with the load, between POOL_SPARE_MIN and
  * `threads`: a thread that takes a connection while fewer than POOL_SPARE_MIN others wait for one starts
- * another; a thread that finishes a request while more than POOL_SPARE_MAX wait ends (its stack, allocator
- * cache, upstream handle and store connection go back).  A pool sized for 1,000 streams costs what its load
- * needs, not 1,000 threads. */
+ * another.  Once a second the main thread looks at the fewest threads that waited at any moment of that
+ * second: those beyond POOL_SPARE_MAX were of no use for a whole second, and as many threads end (their
+ * stacks, allocator caches, upstream handles and store connections go back): the next ones to take the
+ * accept lock or to finish a request, the one waiting in accept() woken for it.  A pool sized for 1,000
+ * streams costs what its load needs, not 1,000 threads; and a steady load, whose waiting threads come and
+ * go by the millisecond, keeps its threads instead of ending and starting hundreds a second. */
 #define POOL_SPARE_MIN 2
 #define POOL_SPARE_MAX 16
 
@@ -56,6 +59,10 @@ static struct {
 	pthread_mutex_t lock;       /* guards everything below */
 	struct worker_thread *slot; /* max of them */
 	long max, total, idle;      /* idle: waiting for a connection (for the accept lock, or in accept) */
+	long low_idle;              /* the fewest idle since the last tick */
+	long retire;                /* threads to end: the next ones to take the accept lock or finish a request */
+	pthread_t acceptor;         /* the thread in accept(), while accepting */
+	bool accepting;
 	long peak;
 	int listen_fd;
 	bool unix_socket;           /* listen_fd is a unix socket */
@@ -263,6 +270,7 @@ pool_spawn_locked(void)
 		int rc = pthread_create(&w->tid, NULL, thread_main, w);
 		if (rc == 0) {
 			w->active = true;
+			pool.idle++;        /* a thread starting counts as waiting, or a busy pool would start more */
 			if (pool.total > pool.peak)
 				pool.peak = pool.total;
 			return true;
@@ -272,6 +280,39 @@ pool_spawn_locked(void)
 	}
 	pool.total--;
 	return false;
+}
+
+/* pool.lock held: one waiting thread fewer. */
+static void
+pool_idle_dec_locked(void)
+{
+	pool.idle--;
+	if (pool.idle < pool.low_idle)
+		pool.low_idle = pool.idle;
+}
+
+/* pool.lock held: true when the calling thread is to end (it takes one of pool.retire). */
+static bool
+pool_retire_locked(void)
+{
+	if (pool.retire <= 0 || pool.total <= POOL_SPARE_MIN)
+		return false;
+	pool.retire--;
+	return true;
+}
+
+/* Once a second (main thread): the threads that waited through the whole second beyond POOL_SPARE_MAX are
+ * to end; the one in accept() is woken to be the first. */
+static void
+pool_tick(void)
+{
+	pthread_mutex_lock(&pool.lock);
+	long low = pool.low_idle;
+	pool.low_idle = pool.idle;
+	pool.retire = low > POOL_SPARE_MAX ? low - POOL_SPARE_MAX : 0;
+	if (pool.retire > 0 && pool.accepting)
+		pthread_kill(pool.acceptor, SIGUSR2);
+	pthread_mutex_unlock(&pool.lock);
 }
 
 /* Joins the threads that ended (their stacks are released only then). */
@@ -295,21 +336,31 @@ thread_main(void *arg)
 	FCGX_Request fr;
 	struct request *req = xcalloc(1, sizeof *req);
 	FCGX_InitRequest(&fr, pool.listen_fd, FCGI_FAIL_ACCEPT_ON_INTR);
+	bool counted = true;        /* pool_spawn_locked counted this thread as waiting */
 	while (!atomic_load(&stopping)) {
 		/* The lock serialises accept() only.  A connection the web server keeps open (FCGI_KEEP_CONN,
 		 * mod_proxy_fcgi enablereuse=on) belongs to this thread: waiting for its next request must not
 		 * hold the lock, or every other thread would wait behind an idle connection. */
 		bool kept = fr.ipcFd >= 0;
 		if (!kept) {
-			pthread_mutex_lock(&pool.lock);
-			pool.idle++;
-			pthread_mutex_unlock(&pool.lock);
-			pthread_mutex_lock(&accept_lock);
-			if (atomic_load(&stopping)) {
-				pthread_mutex_unlock(&accept_lock);
+			if (!counted) {
 				pthread_mutex_lock(&pool.lock);
-				pool.idle--;
+				pool.idle++;
 				pthread_mutex_unlock(&pool.lock);
+			}
+			counted = false;
+			pthread_mutex_lock(&accept_lock);
+			pthread_mutex_lock(&pool.lock);
+			bool leave = atomic_load(&stopping) || pool_retire_locked();
+			if (leave)
+				pool_idle_dec_locked();
+			else {
+				pool.acceptor = pthread_self();
+				pool.accepting = true;
+			}
+			pthread_mutex_unlock(&pool.lock);
+			if (leave) {
+				pthread_mutex_unlock(&accept_lock);
 				break;
 			}
 		}
@@ -317,7 +368,8 @@ thread_main(void *arg)
 		if (!kept) {
 			pthread_mutex_unlock(&accept_lock);
 			pthread_mutex_lock(&pool.lock);
-			pool.idle--;
+			pool.accepting = false;
+			pool_idle_dec_locked();
 			bool grow = rc >= 0 && pool.idle < POOL_SPARE_MIN && pool.total < pool.max &&
 				    !atomic_load(&stopping);
 			if (grow) {
@@ -348,9 +400,9 @@ thread_main(void *arg)
 		atomic_fetch_sub(&in_flight, 1);
 		if (fr.ipcFd < 0) {
 			pthread_mutex_lock(&pool.lock);
-			bool shrink = pool.idle >= POOL_SPARE_MAX && pool.total > POOL_SPARE_MIN;
+			bool retire = pool_retire_locked();
 			pthread_mutex_unlock(&pool.lock);
-			if (shrink)
+			if (retire)
 				break;
 		}
 	}
@@ -420,10 +472,15 @@ worker_process(int listen_fd, const struct server_opts *opts)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	sigdelset(&set, SIGUSR2);
 
+	int64_t next_tick = clock_monotonic_ms() + 1000;
 	for (;;) {
-		/* Wakes up once a second to join the threads that ended. */
+		/* Wakes up once a second to size the pool and join the threads that ended. */
 		struct timespec tick = { 1, 0 };
 		int sig = sigtimedwait(&set, NULL, &tick);
+		if (clock_monotonic_ms() >= next_tick) {
+			pool_tick();
+			next_tick = clock_monotonic_ms() + 1000;
+		}
 		pool_reap();
 		if (sig == SIGHUP) {
 			reload(opts);

@@ -1,7 +1,8 @@
 #!/bin/bash
 # pool.sh -- the request threads of a worker follow the load: few while idle, as many as the concurrent
-# requests need up to `threads`, never more, and back down once the load is gone; the store connections
-# the threads used return to a small pool instead of staying one per thread.  Real lighttpd, real SQLite,
+# requests need up to `threads`, never more, back down once the load is gone, and not ended and started again
+# at every pause of a bursty load; the store connections the threads used return to a small pool instead of
+# staying one per thread.  Real lighttpd, real SQLite,
 # the fake upstream answering after a delay.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/admin_lib.sh"
@@ -72,8 +73,9 @@ t_like "never more than $MAX request threads (plus the process's own few)" \
 t_like "so the requests beyond them waited (at least 2 rounds)" \
 	"$([ "$WALL" -ge $((2 * SLOW_MS)) ] && echo yes || echo "no: $WALL ms")" '^yes$'
 
-# Quiet again: the threads beyond the spare ones end and are joined (once a second).
-for _ in $(seq 1 40); do [ "$(threads)" -le $((IDLE + 16)) ] && break; sleep 0.1; done
+# Quiet again: the threads that waited a whole second beyond the 16 spare ones end (the main thread looks
+# once a second).
+for _ in $(seq 1 60); do [ "$(threads)" -le $((IDLE + 16)) ] && break; sleep 0.1; done
 AFTER=$(threads)
 t_diag "after the load: $AFTER threads"
 t_like "the pool shrank back (at most 16 spare threads)" \
@@ -88,6 +90,31 @@ t_http -X POST -H "Authorization: Bearer $KEY" -H 'Content-Type: application/jso
 	--data '{"model":"fake-echo","messages":[{"role":"user","content":"still there?"}]}' \
 	"$T_BASE/api/pool/v1/chat/completions"
 t_is "a request after the shrink is answered" "$T_STATUS" 200
+
+# A load that comes in bursts (36 requests at once, every few tens of milliseconds, for 4 seconds) keeps
+# its threads: the pool does not end threads in every pause and start new ones at every burst.
+for _ in $(seq 1 36); do
+	printf 'url = "%s"\noutput = "/dev/null"\n' "$T_BASE/api/pool/v1/chat/completions"
+done >"$T_TMP/burst.cfg"
+BEFORE=$(ls "/proc/$WORKER/task" | sort -n)
+END=$(( $(date +%s%3N) + 4000 ))
+: >"$T_TMP/tids"
+(
+	while [ "$(date +%s%3N)" -lt "$END" ]; do
+		curl -s -Z --parallel-max 36 --max-time 10 -w '%{http_code}\n' -X POST -H "Authorization: Bearer $KEY" \
+			-H 'Content-Type: application/json' \
+			--data '{"model":"fake-echo","messages":[{"role":"user","content":"burst"}]}' -K "$T_TMP/burst.cfg"
+		sleep 0.05
+	done >"$T_TMP/codes.bursts"
+) &
+LOAD=$!
+while kill -0 "$LOAD" 2>/dev/null; do ls "/proc/$WORKER/task" >>"$T_TMP/tids" 2>/dev/null; sleep 0.05; done
+wait "$LOAD"
+NEW=$(comm -13 <(printf '%s\n' "$BEFORE") <(sort -un "$T_TMP/tids") | wc -l)
+t_diag "bursts: $(wc -l <"$T_TMP/codes.bursts") requests, $(sort -un "$T_TMP/tids" | wc -l) threads seen, $NEW of them started during the load"
+t_is "bursts: every request answered" "$(sort -u "$T_TMP/codes.bursts" | tr '\n' ' ')" "200 "
+t_like "bursts: threads are kept, not ended and started again (at most 36 new ones)" \
+	"$([ "$NEW" -le 36 ] && echo yes || echo "no: $NEW threads started")" '^yes$'
 t_like "the pool's log has no errors" "$(grep -c 'error:' "$T_TMP/prism.log")" '^0$'
 
 # A clean stop with the pool at rest.
