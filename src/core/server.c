@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -43,9 +44,11 @@ static pthread_mutex_t accept_lock = PTHREAD_MUTEX_INITIALIZER;
  * another.  Once a second the main thread looks at the fewest threads that waited at any moment of that
  * second: those beyond POOL_SPARE_MAX were of no use for a whole second, and as many threads end (their
  * stacks, allocator caches, upstream handles and store connections go back): the next ones to take the
- * accept lock or to finish a request, the one waiting in accept() woken for it.  A pool sized for 1,000
- * streams costs what its load needs, not 1,000 threads; and a steady load, whose waiting threads come and
- * go by the millisecond, keeps its threads instead of ending and starting hundreds a second. */
+ * accept lock or to finish a request.  The thread holding the lock waits for a connection a second at a
+ * time, so it notices too (a signal is no way to wake it: it could also land in a connection's first read,
+ * which libfcgi fails on EINTR).  A pool sized for 1,000 streams costs what its load needs, not 1,000
+ * threads; and a steady load, whose waiting threads come and go by the millisecond, keeps its threads
+ * instead of ending and starting hundreds a second. */
 #define POOL_SPARE_MIN 2
 #define POOL_SPARE_MAX 16
 
@@ -61,8 +64,6 @@ static struct {
 	long max, total, idle;      /* idle: waiting for a connection (for the accept lock, or in accept) */
 	long low_idle;              /* the fewest idle since the last tick */
 	long retire;                /* threads to end: the next ones to take the accept lock or finish a request */
-	pthread_t acceptor;         /* the thread in accept(), while accepting */
-	bool accepting;
 	long peak;
 	int listen_fd;
 	bool unix_socket;           /* listen_fd is a unix socket */
@@ -302,7 +303,7 @@ pool_retire_locked(void)
 }
 
 /* Once a second (main thread): the threads that waited through the whole second beyond POOL_SPARE_MAX are
- * to end; the one in accept() is woken to be the first. */
+ * to end. */
 static void
 pool_tick(void)
 {
@@ -310,8 +311,6 @@ pool_tick(void)
 	long low = pool.low_idle;
 	pool.low_idle = pool.idle;
 	pool.retire = low > POOL_SPARE_MAX ? low - POOL_SPARE_MAX : 0;
-	if (pool.retire > 0 && pool.accepting)
-		pthread_kill(pool.acceptor, SIGUSR2);
 	pthread_mutex_unlock(&pool.lock);
 }
 
@@ -350,15 +349,21 @@ thread_main(void *arg)
 			}
 			counted = false;
 			pthread_mutex_lock(&accept_lock);
-			pthread_mutex_lock(&pool.lock);
-			bool leave = atomic_load(&stopping) || pool_retire_locked();
-			if (leave)
-				pool_idle_dec_locked();
-			else {
-				pool.acceptor = pthread_self();
-				pool.accepting = true;
+			bool leave;
+			for (;;) {
+				pthread_mutex_lock(&pool.lock);
+				leave = atomic_load(&stopping) || pool_retire_locked();
+				if (leave)
+					pool_idle_dec_locked();
+				pthread_mutex_unlock(&pool.lock);
+				if (leave)
+					break;
+				/* A second at a time, so that a thread the pool no longer needs ends.  Another process
+				 * may take the connection first: accept() then waits for the next one. */
+				struct pollfd p = { .fd = pool.listen_fd, .events = POLLIN };
+				if (poll(&p, 1, 1000) > 0)
+					break;
 			}
-			pthread_mutex_unlock(&pool.lock);
 			if (leave) {
 				pthread_mutex_unlock(&accept_lock);
 				break;
@@ -368,7 +373,6 @@ thread_main(void *arg)
 		if (!kept) {
 			pthread_mutex_unlock(&accept_lock);
 			pthread_mutex_lock(&pool.lock);
-			pool.accepting = false;
 			pool_idle_dec_locked();
 			bool grow = rc >= 0 && pool.idle < POOL_SPARE_MIN && pool.total < pool.max &&
 				    !atomic_load(&stopping);
