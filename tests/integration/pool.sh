@@ -1,9 +1,8 @@
 #!/bin/bash
 # pool.sh -- the request threads of a worker follow the load: few while idle, as many as the concurrent
-# requests need up to `threads`, never more, back down once the load is gone, and not ended and started again
-# at every pause of a bursty load; the store connections the threads used return to a small pool instead of
-# staying one per thread.  Real lighttpd, real SQLite,
-# the fake upstream answering after a delay.
+# requests need up to `threads`, never more, back down once the load is gone, and not ended and started
+# again at every pause of a bursty load; the store connections the threads used return to a small pool
+# instead of staying one per thread.  Real lighttpd, real SQLite, the fake upstream answering after a delay.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/admin_lib.sh"
 t_require node curl "$LIGHTTPD"
@@ -96,13 +95,13 @@ t_is "a request after the shrink is answered" "$T_STATUS" 200
 for _ in $(seq 1 36); do
 	printf 'url = "%s"\noutput = "/dev/null"\n' "$T_BASE/api/pool/v1/chat/completions"
 done >"$T_TMP/burst.cfg"
-BEFORE=$(ls "/proc/$WORKER/task" | sort -n)
+BEFORE=$(ls "/proc/$WORKER/task" | sort)
 END=$(( $(date +%s%3N) + 4000 ))
 : >"$T_TMP/tids"
 (
 	while [ "$(date +%s%3N)" -lt "$END" ]; do
-		curl -s -Z --parallel-max 36 --max-time 10 -w '%{http_code}\n' -X POST -H "Authorization: Bearer $KEY" \
-			-H 'Content-Type: application/json' \
+		curl -s -Z --parallel-max 36 --max-time 10 -w '%{http_code}\n' -X POST \
+			-H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' \
 			--data '{"model":"fake-echo","messages":[{"role":"user","content":"burst"}]}' -K "$T_TMP/burst.cfg"
 		sleep 0.05
 	done >"$T_TMP/codes.bursts"
@@ -110,8 +109,9 @@ END=$(( $(date +%s%3N) + 4000 ))
 LOAD=$!
 while kill -0 "$LOAD" 2>/dev/null; do ls "/proc/$WORKER/task" >>"$T_TMP/tids" 2>/dev/null; sleep 0.05; done
 wait "$LOAD"
-NEW=$(comm -13 <(printf '%s\n' "$BEFORE") <(sort -un "$T_TMP/tids") | wc -l)
-t_diag "bursts: $(wc -l <"$T_TMP/codes.bursts") requests, $(sort -un "$T_TMP/tids" | wc -l) threads seen, $NEW of them started during the load"
+NEW=$(comm -13 <(printf '%s\n' "$BEFORE") <(sort -u "$T_TMP/tids") | wc -l)
+SEEN=$(sort -u "$T_TMP/tids" | wc -l)
+t_diag "bursts: $(wc -l <"$T_TMP/codes.bursts") requests, $SEEN threads seen, $NEW started during the load"
 t_is "bursts: every request answered" "$(sort -u "$T_TMP/codes.bursts" | tr '\n' ' ')" "200 "
 t_like "bursts: threads are kept, not ended and started again (at most 36 new ones)" \
 	"$([ "$NEW" -le 36 ] && echo yes || echo "no: $NEW threads started")" '^yes$'
