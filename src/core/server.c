@@ -56,6 +56,7 @@ struct worker_thread {
 	pthread_t tid;
 	bool active;                /* running (the slot is taken) */
 	bool ended;                 /* returned, to be joined */
+	atomic_bool between;        /* between requests (waiting for one): a signal to stop may interrupt it */
 };
 
 static struct {
@@ -268,6 +269,7 @@ pool_spawn_locked(void)
 			pthread_join(w->tid, NULL);
 			w->ended = false;
 		}
+		atomic_store(&w->between, false);
 		int rc = pthread_create(&w->tid, NULL, thread_main, w);
 		if (rc == 0) {
 			w->active = true;
@@ -341,6 +343,7 @@ thread_main(void *arg)
 		 * mod_proxy_fcgi enablereuse=on) belongs to this thread: waiting for its next request must not
 		 * hold the lock, or every other thread would wait behind an idle connection. */
 		bool kept = fr.ipcFd >= 0;
+		atomic_store(&w->between, true);
 		if (!kept) {
 			if (!counted) {
 				pthread_mutex_lock(&pool.lock);
@@ -370,6 +373,7 @@ thread_main(void *arg)
 			}
 		}
 		int rc = FCGX_Accept_r(&fr);
+		atomic_store(&w->between, false);
 		if (!kept) {
 			pthread_mutex_unlock(&accept_lock);
 			pthread_mutex_lock(&pool.lock);
@@ -508,7 +512,10 @@ worker_process(int listen_fd, const struct server_opts *opts)
 		for (long i = 0; i < pool.max; i++) {
 			if (pool.slot[i].active) {
 				running++;
-				pthread_kill(pool.slot[i].tid, SIGUSR2);
+				/* Only a thread between requests: one serving a request finishes it (a signal could
+				 * fail its blocked write to the web server with EINTR, cutting the answer short). */
+				if (atomic_load(&pool.slot[i].between))
+					pthread_kill(pool.slot[i].tid, SIGUSR2);
 			}
 		}
 		pthread_mutex_unlock(&pool.lock);

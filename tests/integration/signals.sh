@@ -78,4 +78,47 @@ t_is "second daemon on the same socket exits 1" "$rc" 1
 t_like "and says why" "$out" 'is in use by another running process'
 t_http "$T_BASE/health"
 t_is "the first one still serves" "$T_STATUS" 200
+
+# 6. SIGTERM while a large answer waits for a slow reader (the thread blocked writing to the web server):
+# the answer is finished whole, not cut short by the signals that wake idle threads.
+kill -TERM "$T_PRISM_PID"
+wait "$T_PRISM_PID"
+echo "max_body_size = 16m" >>"$T_CONF"
+sed -i "s/^shutdown_grace = .*/shutdown_grace = 20s/" "$T_CONF"
+t_start_prism --processes 1 --threads 2 || t_fail "daemon restarted"
+t_wait_for curl -sf -o /dev/null "$T_BASE/health"
+BIG=$((6 * 1024 * 1024))
+rm -f "$T_TMP/slow.started"
+node -e '
+const http = require("http");
+const [url, size, started] = process.argv.slice(1);
+const body = JSON.stringify({ blob: "x".repeat(Number(size)) });
+const req = http.request(url, { method: "POST", headers: { "Content-Type": "application/json",
+	"Content-Length": Buffer.byteLength(body) } }, (res) => {
+	const parts = [];
+	let first = true;
+	res.on("data", (c) => {
+		parts.push(c);
+		if (first) { first = false; require("fs").writeFileSync(started, ""); }
+		res.pause();
+		setTimeout(() => res.resume(), 40);   /* about 1.5 MB/s: the server waits on this reader */
+	});
+	res.on("end", () => {
+		let n = -1;
+		try { n = JSON.parse(Buffer.concat(parts).toString()).body.blob.length; } catch (e) {}
+		console.log(res.statusCode + " " + n);
+	});
+	res.on("error", (e) => console.log("error " + e.message));
+});
+req.on("error", (e) => console.log("error " + e.message));
+req.end(body);
+' "$T_BASE/_diag/echo" "$BIG" "$T_TMP/slow.started" >"$T_TMP/slow.result" 2>&1 &
+reader=$!
+t_wait_for test -e "$T_TMP/slow.started"
+kill -TERM "$T_PRISM_PID"
+wait "$reader"
+t_is "SIGTERM during a large answer to a slow reader: the answer arrives whole" "$(cat "$T_TMP/slow.result")" \
+	"200 $BIG"
+wait "$T_PRISM_PID"
+t_is "and the daemon then exits 0" "$?" 0
 t_done
