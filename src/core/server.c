@@ -62,7 +62,7 @@ struct worker_thread {
 static struct {
 	pthread_mutex_t lock;       /* guards everything below */
 	struct worker_thread *slot; /* max of them */
-	long max, total, idle;      /* idle: waiting for a connection (for the accept lock, or in accept) */
+	long max, total, idle;      /* idle: starting, or waiting for the accept lock or in accept */
 	long low_idle;              /* the fewest idle since the last tick */
 	long retire;                /* threads to end: the next ones to take the accept lock or finish a request */
 	long peak;
