@@ -90,8 +90,22 @@ enum {
 	ST_SKIP = 1u << 9,               /* done before, a duplicate, or dropped */
 };
 
+/* What the writer keeps of a RequestLog, made on the request thread when it is submitted: the text the
+ * store and the spool take, and the fields of the aggregates.  One allocation, never changed after; the
+ * document's tree is freed at once, so a queue of records costs their text, not their trees. */
+struct logrec {
+	char id[25], tenant[25], day[16];
+	bool error, auto_routed;
+	double actual, baseline, saved, routing;
+	json_int_t input, output, dur;
+	/* Aggregate keys, pointing into text's block: model is routedModel or "none"; category and user are
+	 * NULL unless a non-empty string, tier unless a string. */
+	const char *model, *category, *tier, *user;
+	char text[];                     /* the document without _id (compact JSON), then those strings */
+};
+
 struct rec {
-	json_t *doc;                     /* the RequestLog */
+	struct logrec *lr;
 	unsigned st;
 };
 
@@ -114,7 +128,7 @@ static struct {
 	pthread_cond_t idle;             /* analytics_drain: the writer has nothing to do */
 	bool started, stopping, busy, down;
 	pthread_t thread;
-	json_t **q;                      /* ring of ANALYTICS_QUEUE_MAX */
+	struct logrec **q;               /* ring of ANALYTICS_QUEUE_MAX */
 	int64_t *qt;                     /* their submit times (monotonic ms) */
 	size_t qhead, qlen;
 	int64_t retry_at;                /* while down: the next store attempt */
@@ -200,7 +214,7 @@ count_dropped(long n, const char *why)
 static const char *
 rec_id(const struct rec *r)
 {
-	return json_string_value(json_object_get(r->doc, "_id"));
+	return r->lr->id;
 }
 
 static bool
@@ -217,20 +231,14 @@ rec_is_error(const json_t *doc)
 	return s && strcmp(s, "error") == 0;
 }
 
-/* The original counts categories for successful requests only (control-plane §6.7). */
-static bool
-category_applies(const json_t *doc)
-{
-	return str_set(doc, "category") && !rec_is_error(doc);
-}
-
 static unsigned
 rec_need(const struct rec *r)
 {
 	unsigned need = ST_INSERTED | ST_DAILY;
-	if (category_applies(r->doc))
+	/* The original counts categories for successful requests only (control-plane §6.7). */
+	if (r->lr->category && !r->lr->error)
 		need |= ST_CATEGORY;
-	if (str_set(r->doc, "userName"))
+	if (r->lr->user)
 		need |= ST_USER;
 	return need;
 }
@@ -246,7 +254,7 @@ static void
 recs_free(struct rec *r, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		json_decref(r[i].doc);
+		free(r[i].lr);
 	free(r);
 }
 
@@ -302,61 +310,101 @@ struct agg_sum {
 /* The key of the record's aggregate k: as a text that tells keys apart (each field length-prefixed, so no
  * value can imitate another split), or as the document (text NULL). */
 static void
-agg_key(const json_t *doc, enum agg_kind k, struct buf *text, json_t **key)
+agg_key(const struct logrec *lr, enum agg_kind k, struct buf *text, json_t **key)
 {
-	char day[16];
-	rec_day(doc, day);
-	const char *tenant = json_string_value(json_object_get(doc, "tenantId"));
-	const char *f1 = NULL, *f2 = NULL;
-	const char *n1 = NULL, *n2 = NULL;
-	const json_t *tier = NULL;
+	const char *f1, *f2 = NULL, *n1, *n2 = NULL;
 	switch (k) {
 	case AGG_DAILY:
 		n1 = "routedModel";
-		f1 = str_set(doc, "routedModel") ? json_string_value(json_object_get(doc, "routedModel")) : "none";
+		f1 = lr->model;
 		break;
 	case AGG_CATEGORY:
 		n1 = "category";
-		f1 = json_string_value(json_object_get(doc, "category"));
+		f1 = lr->category;
 		n2 = "costTier";
-		tier = json_object_get(doc, "costTier");
-		f2 = json_is_string(tier) ? json_string_value(tier) : NULL;
+		f2 = lr->tier;
 		break;
 	default:
 		n1 = "userName";
-		f1 = json_string_value(json_object_get(doc, "userName"));
+		f1 = lr->user;
 		break;
 	}
 	if (text) {
-		buf_printf(text, "%d|%zu:%s|%zu:%s|%zu:%s|", (int)k, strlen(day), day, strlen(tenant), tenant,
-			   strlen(f1), f1);
+		buf_printf(text, "%d|%zu:%s|%zu:%s|%zu:%s|", (int)k, strlen(lr->day), lr->day, strlen(lr->tenant),
+			   lr->tenant, strlen(f1), f1);
 		if (n2)
 			buf_printf(text, f2 ? "%zu:%s|" : "null|", f2 ? strlen(f2) : 0, f2 ? f2 : "");
 		return;
 	}
-	*key = json_pack("{s:s, s:s, s:s}", "date", day, "tenantId", tenant, n1, f1);
+	*key = json_pack("{s:s, s:s, s:s}", "date", lr->day, "tenantId", lr->tenant, n1, f1);
 	if (n2)
 		json_object_set_new(*key, n2, f2 ? json_string(f2) : json_null());
 }
 
 static void
-agg_add(const json_t *doc, struct agg_sum *a)
+agg_add(const struct logrec *lr, struct agg_sum *a)
 {
-	double actual = num(doc, "actualCostUsd");
-	json_t *b = json_object_get(doc, "baselineCostUsd"), *sv = json_object_get(doc, "savedUsd");
-	double baseline = json_is_number(b) ? json_number_value(b) : actual;
-	json_int_t dur = inum(doc, "durationMs");
 	a->requests++;
-	a->input += inum(doc, "inputTokens");
-	a->output += inum(doc, "outputTokens");
-	a->actual += actual;
-	a->baseline += baseline;
-	a->saved += json_is_number(sv) ? json_number_value(sv) : baseline - actual;
-	a->auto_routed += json_is_true(json_object_get(doc, "isAutoRouted"));
-	a->routing += num(doc, "routingCostUsd");
-	a->errors += rec_is_error(doc);
-	a->dur_total += dur > 0 ? dur : 0;
-	a->dur_count += dur > 0;
+	a->input += lr->input;
+	a->output += lr->output;
+	a->actual += lr->actual;
+	a->baseline += lr->baseline;
+	a->saved += lr->saved;
+	a->auto_routed += lr->auto_routed;
+	a->routing += lr->routing;
+	a->errors += lr->error;
+	a->dur_total += lr->dur > 0 ? lr->dur : 0;
+	a->dur_count += lr->dur > 0;
+}
+
+/* The record of a RequestLog whose _id and tenantId are valid (doc is consumed); NULL without memory. */
+static struct logrec *
+logrec_make(json_t *doc)
+{
+	const char *model = str_set(doc, "routedModel") ? json_string_value(json_object_get(doc, "routedModel"))
+							 : "none";
+	const char *category = str_set(doc, "category") ? json_string_value(json_object_get(doc, "category")) : NULL;
+	const char *user = str_set(doc, "userName") ? json_string_value(json_object_get(doc, "userName")) : NULL;
+	const char *tier = json_string_value(json_object_get(doc, "costTier"));
+	char id[25];
+	snprintf(id, sizeof id, "%s", json_string_value(json_object_get(doc, "_id")));
+	json_t *idv = json_incref(json_object_get(doc, "_id"));
+	json_object_del(doc, "_id");
+	json_object_del(doc, "__v");
+	char *text = json_dumps(doc, JSON_COMPACT);
+	size_t tl = text ? strlen(text) + 1 : 0, ml = strlen(model) + 1;
+	size_t cl = category ? strlen(category) + 1 : 0, ul = user ? strlen(user) + 1 : 0;
+	size_t rl = tier ? strlen(tier) + 1 : 0;
+	struct logrec *lr = text ? malloc(sizeof *lr + tl + ml + cl + ul + rl) : NULL;
+	if (lr) {
+		memcpy(lr->id, id, sizeof id);
+		snprintf(lr->tenant, sizeof lr->tenant, "%s", json_string_value(json_object_get(doc, "tenantId")));
+		rec_day(doc, lr->day);
+		lr->error = rec_is_error(doc);
+		lr->auto_routed = json_is_true(json_object_get(doc, "isAutoRouted"));
+		lr->actual = num(doc, "actualCostUsd");
+		json_t *b = json_object_get(doc, "baselineCostUsd"), *sv = json_object_get(doc, "savedUsd");
+		lr->baseline = json_is_number(b) ? json_number_value(b) : lr->actual;
+		lr->saved = json_is_number(sv) ? json_number_value(sv) : lr->baseline - lr->actual;
+		lr->routing = num(doc, "routingCostUsd");
+		lr->input = inum(doc, "inputTokens");
+		lr->output = inum(doc, "outputTokens");
+		lr->dur = inum(doc, "durationMs");
+		char *p = lr->text;
+		memcpy(p, text, tl);
+		p += tl;
+		lr->model = memcpy(p, model, ml);
+		p += ml;
+		lr->category = category ? memcpy(p, category, cl) : NULL;
+		p += cl;
+		lr->user = user ? memcpy(p, user, ul) : NULL;
+		p += ul;
+		lr->tier = tier ? memcpy(p, tier, rl) : NULL;
+	}
+	free(text);
+	json_decref(idv);
+	json_decref(doc);
+	return lr;
 }
 
 /* The increments of an aggregate document: the fields of the collection, integers as integers. */
@@ -473,17 +521,17 @@ apply_aggregates(struct store *s, struct rec *r, size_t n, struct spool *sp, cha
 			if ((r[i].st & ST_SKIP) || !(need & agg_bit[k]) || (r[i].st & agg_bit[k]))
 				continue;
 			buf_reset(&text);
-			agg_key(r[i].doc, (enum agg_kind)k, &text, NULL);
+			agg_key(r[i].lr, (enum agg_kind)k, &text, NULL);
 			size_t j = 0;
 			while (j < ng && strcmp(g[j].keytext, buf_cstr(&text)) != 0)
 				j++;
 			if (j == ng) {
 				g[ng].kind = (enum agg_kind)k;
 				g[ng].keytext = xstrdup(buf_cstr(&text));
-				agg_key(r[i].doc, (enum agg_kind)k, NULL, &g[ng].key);
+				agg_key(r[i].lr, (enum agg_kind)k, NULL, &g[ng].key);
 				ng++;
 			}
-			agg_add(r[i].doc, &g[j].sum);
+			agg_add(r[i].lr, &g[j].sum);
 			member[i * AGG_KINDS + (size_t)k] = (long)j;
 		}
 	}
@@ -524,13 +572,13 @@ apply_aggregates(struct store *s, struct rec *r, size_t n, struct spool *sp, cha
 static enum prism_err
 insert_logs(struct store *s, struct rec *r, size_t n, char *err, size_t errlen)
 {
-	json_t *docs = json_array();
+	struct store_text *docs = xmalloc((n ? n : 1) * sizeof *docs);
+	size_t k = 0;
 	for (size_t i = 0; i < n; i++)
 		if (!rec_complete(&r[i]))
-			json_array_append(docs, r[i].doc);
-	size_t k = json_array_size(docs);
-	enum prism_err e = k ? s->ops->insert_many(s, COLL_REQUESTLOGS, docs, err, errlen) : PRISM_OK;
-	json_decref(docs);
+			docs[k++] = (struct store_text){ r[i].lr->id, r[i].lr->text };
+	enum prism_err e = k ? store_insert_texts(s, COLL_REQUESTLOGS, docs, k, err, errlen) : PRISM_OK;
+	free(docs);
 	if (k == 0)
 		return PRISM_OK;
 	if (e == PRISM_OK) {
@@ -544,7 +592,8 @@ insert_logs(struct store *s, struct rec *r, size_t n, char *err, size_t errlen)
 	for (size_t i = 0; i < n; i++) {
 		if (rec_complete(&r[i]))
 			continue;
-		e = s->ops->insert(s, COLL_REQUESTLOGS, r[i].doc, NULL, err, errlen);
+		struct store_text one = { r[i].lr->id, r[i].lr->text };
+		e = store_insert_texts(s, COLL_REQUESTLOGS, &one, 1, err, errlen);
 		if (e == PRISM_OK) {
 			r[i].st |= ST_INSERTED;
 			atomic_fetch_add(&n_written, 1);
@@ -705,15 +754,19 @@ spool_append(struct rec *r, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		if (rec_complete(&r[i]))
 			continue;
-		json_t *line = json_pack("{s:I, s:O}", "state", (json_int_t)(r[i].st & ST_PERSISTED), "doc", r[i].doc);
-		char *text = json_dumps(line, JSON_COMPACT);
-		json_decref(line);
-		if (!text || strlen(text) >= (size_t)ANALYTICS_MAX_RECORD || buf_puts(&b, text) || buf_puts(&b, "\n")) {
+		/* {"state":N,"doc":{"_id":"...",<the text's fields>}} */
+		const char *fields = r[i].lr->text + 1;
+		size_t at = b.len;
+		if (strlen(fields) + 80 >= (size_t)ANALYTICS_MAX_RECORD ||
+		    buf_printf(&b, "{\"state\":%u,\"doc\":{\"_id\":\"%s\"%s", r[i].st & ST_PERSISTED, r[i].lr->id,
+			       *fields == '}' ? "" : ",") || buf_puts(&b, fields) || buf_puts(&b, "}\n")) {
+			b.len = at;
+			if (b.data)
+				b.data[at] = '\0';
 			lost++;
 		} else {
 			k++;
 		}
-		free(text);
 	}
 	if (k == 0) {
 		buf_free(&b);
@@ -850,9 +903,9 @@ parse_line(const char *line, size_t len, struct spool *sp, struct rec *out)
 		st = (unsigned)json_integer_value(carried) & ST_PERSISTED;
 		json_object_del(sp->carried, id);
 	}
-	out->doc = doc;
+	out->lr = logrec_make(doc);
 	out->st = st | ST_SPOOLED;
-	return true;
+	return out->lr != NULL;
 }
 
 /* Reads up to ANALYTICS_BATCH records from sp->off (not beyond `end`) into sp->head.  Lines that cannot be
@@ -1121,7 +1174,7 @@ queue_pop(size_t *n)
 	size_t k = W.qlen < ANALYTICS_BATCH ? W.qlen : ANALYTICS_BATCH;
 	struct rec *r = xcalloc(k ? k : 1, sizeof *r);
 	for (size_t i = 0; i < k; i++) {
-		r[i].doc = W.q[W.qhead];
+		r[i].lr = W.q[W.qhead];
 		W.q[W.qhead] = NULL;
 		W.qhead = (W.qhead + 1) % ANALYTICS_QUEUE_MAX;
 	}
@@ -1355,13 +1408,18 @@ analytics_submit(json_t *requestlog)
 		count_dropped(1, "a RequestLog without a valid _id or tenantId");
 		return;
 	}
+	struct logrec *lr = logrec_make(requestlog);
+	if (!lr) {
+		count_dropped(1, "no memory for a RequestLog");
+		return;
+	}
 	pthread_mutex_lock(&W.lock);
 	if (!W.started || W.stopping) {
 		/* No writer (a CGI process, or one that is stopping): written here and now, or spooled for another
 		 * process to replay. */
 		pthread_mutex_unlock(&W.lock);
 		struct rec *r = xcalloc(1, sizeof *r);
-		r->doc = requestlog;
+		r->lr = lr;
 		char err[ERRLEN];
 		if (write_batch(store_current(), r, 1, NULL, err, sizeof err) != PRISM_OK)
 			spool_append(r, 1);
@@ -1377,7 +1435,7 @@ analytics_submit(json_t *requestlog)
 			memcpy(all + (n - 1 - W.qlen - k), part, k * sizeof *part);
 			free(part);
 		}
-		all[n - 1].doc = requestlog;
+		all[n - 1].lr = lr;
 		spool_append(all, n);
 		recs_free(all, n);
 		pthread_cond_signal(&W.wake);
@@ -1385,7 +1443,7 @@ analytics_submit(json_t *requestlog)
 		return;
 	}
 	size_t slot = (W.qhead + W.qlen) % ANALYTICS_QUEUE_MAX;
-	W.q[slot] = requestlog;
+	W.q[slot] = lr;
 	W.qt[slot] = clock_monotonic_ms();
 	W.qlen++;
 	metric_add(M_QUEUE, 1);

@@ -249,6 +249,39 @@ store_path_get(const json_t *doc, const char *path)
 }
 
 enum prism_err
+store_insert_texts(struct store *s, enum store_coll c, const struct store_text *docs, size_t n, char *err,
+		   size_t errlen)
+{
+	const struct store_coll_desc *d = store_coll_desc(c);
+	if (!d || d->timestamps) {
+		snprintf(err, errlen, "documents as text only go to collections without timestamps");
+		return PRISM_E_BAD_REQUEST;
+	}
+	if (n == 0)
+		return PRISM_OK;
+	if (s->ops->insert_texts)
+		return s->ops->insert_texts(s, c, docs, n, err, errlen);
+	json_t *all = json_array();
+	for (size_t i = 0; i < n; i++) {
+		json_error_t je;
+		json_t *doc = json_loads(docs[i].json, 0, &je);
+		if (!json_is_object(doc) || !store_id_valid(docs[i].id)) {
+			snprintf(err, errlen, "document %zu is not a JSON object with a valid _id: %s", i,
+				 doc ? "not an object" : je.text);
+			json_decref(doc);
+			json_decref(all);
+			return PRISM_E_BAD_REQUEST;
+		}
+		json_object_set_new(doc, "_id", json_string(docs[i].id));
+		json_array_append_new(all, doc);
+	}
+	enum prism_err e = n == 1 ? s->ops->insert(s, c, json_array_get(all, 0), NULL, err, errlen)
+				  : s->ops->insert_many(s, c, all, err, errlen);
+	json_decref(all);
+	return e;
+}
+
+enum prism_err
 store_sum(struct store *s, enum store_coll c, const struct store_query *q, const char *const *group,
 	  const char *const *sums, json_t **groups, char *err, size_t errlen)
 {

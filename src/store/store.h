@@ -88,6 +88,12 @@ struct store_query {
 
 struct store;
 
+/* A document given as text: the compact JSON of an object without _id and __v, and its _id. */
+struct store_text {
+	const char *id;                      /* 24 lowercase hex digits */
+	const char *json;                    /* NUL-terminated */
+};
+
 struct store_ops {
 	const char *name;                    /* "sqlite", "mongodb" */
 	void (*close)(struct store *s);
@@ -111,6 +117,10 @@ struct store_ops {
 				 size_t errlen);
 	/* Several documents, all or (SQLite) nothing; MongoDB: in order, duplicates reported as CONFLICT. */
 	enum prism_err (*insert_many)(struct store *s, enum store_coll c, json_t *docs, char *err, size_t errlen);
+	/* Optional: insert_many of documents given as text (see store_insert_texts), for a collection without
+	 * timestamps. */
+	enum prism_err (*insert_texts)(struct store *s, enum store_coll c, const struct store_text *docs, size_t n,
+				       char *err, size_t errlen);
 	/* Replaces the document `id` with doc (its _id/__v/createdAt are ignored).  expect_version >= 0:
 	 * only if the stored __v is that value.  The new version goes to *new_version (may be NULL). */
 	enum prism_err (*update)(struct store *s, enum store_coll c, const char *id, json_t *doc,
@@ -168,6 +178,13 @@ enum prism_err store_cursor_parse(const char *cursor, json_t **sort_value, char 
 const char *store_unique_for_key(const struct store_coll_desc *d, const json_t *key);
 /* A dotted path inside a document (borrowed), or NULL. */
 json_t *store_path_get(const json_t *doc, const char *path);
+
+/* insert_many (one document: insert) of documents serialised once by their producer: the analytics
+ * writer turns a RequestLog into text on the request thread, and keeps only that.  SQLite stores the text
+ * as it is; a store without insert_texts (MongoDB) gets the documents parsed.  Only for collections
+ * without timestamps (PRISM_E_BAD_REQUEST otherwise). */
+enum prism_err store_insert_texts(struct store *s, enum store_coll c, const struct store_text *docs, size_t n,
+				  char *err, size_t errlen);
 
 /* Sums the numeric fields `sums` over all documents matching q, grouped by the fields `group` (each group
  * an object with the group fields and the sums).  Used by dashboards over the daily pre-aggregates. */

@@ -771,6 +771,46 @@ op_insert_many(struct store *s, enum store_coll coll, json_t *docs, char *err, s
 	return e;
 }
 
+/* store_insert_texts: the texts are stored as they are (their producer made them with jansson). */
+static enum prism_err
+op_insert_texts(struct store *s, enum store_coll coll, const struct store_text *docs, size_t n, char *err,
+		size_t errlen)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (!store_id_valid(docs[i].id) || docs[i].json[0] != '{') {
+			snprintf(err, errlen, "document %zu is not a JSON object with a valid _id", i);
+			return PRISM_E_BAD_REQUEST;
+		}
+	}
+	struct conn *c;
+	enum prism_err e = conn_open(SS(s), &c, err, errlen);
+	if (e)
+		return e;
+	char sql[160];
+	snprintf(sql, sizeof sql, "INSERT INTO \"%s\"(id, v, doc) VALUES (?, 0, ?)", store_coll_desc(coll)->name);
+	sqlite3_stmt *st = stmt_get(c, sql, err, errlen);
+	if (!st)
+		return PRISM_E_STORE;
+	if ((e = exec_sql(c, "BEGIN IMMEDIATE", err, errlen)))
+		return e;
+	for (size_t i = 0; i < n; i++) {
+		sqlite3_bind_text(st, 1, docs[i].id, 24, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, docs[i].json, -1, SQLITE_STATIC);
+		int rc = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (rc != SQLITE_DONE) {
+			e = db_error(c->db, rc, "insert", err, errlen);
+			break;
+		}
+	}
+	sqlite3_clear_bindings(st);     /* the texts are the caller's */
+	if (!e)
+		e = exec_sql(c, "COMMIT", err, errlen);
+	if (e)
+		rollback(c);
+	return e;
+}
+
 static enum prism_err
 op_update(struct store *s, enum store_coll coll, const char *id, json_t *doc, long expect_version, long *new_version,
 	  char *err, size_t errlen)
@@ -1025,6 +1065,7 @@ static const struct store_ops sqlite_ops = {
 	.count = op_count,
 	.insert = op_insert,
 	.insert_many = op_insert_many,
+	.insert_texts = op_insert_texts,
 	.update = op_update,
 	.remove = op_remove,
 	.upsert_inc = op_upsert_inc,

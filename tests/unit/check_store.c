@@ -689,6 +689,58 @@ START_TEST(reads_see_other_writers)
 }
 END_TEST
 
+/* store_insert_texts: documents given as their text go in as if inserted as trees. */
+START_TEST(documents_as_text)
+{
+	const char *a = "0123456789abcdef0123aaaa", *b = "0123456789abcdef0123bbbb";
+	struct store_text two[] = {
+		{ a, "{\"tenantId\":\"65a1b2c3d4e5f60718293a4b\",\"timestamp\":\"2026-11-27T10:00:00.000Z\","
+		     "\"userName\":\"ümlaut ✓ 😀\",\"inputTokens\":12,\"actualCostUsd\":0.25}" },
+		{ b, "{\"tenantId\":\"65a1b2c3d4e5f60718293a4b\",\"timestamp\":\"2026-11-27T10:00:01.000Z\","
+		     "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}" },
+	};
+	ck_assert_msg(store_insert_texts(st, COLL_REQUESTLOGS, two, 2, err, sizeof err) == PRISM_OK, "%s", err);
+	json_t *got = must_get(COLL_REQUESTLOGS, a);
+	ck_assert_str_eq(json_string_value(json_object_get(got, "_id")), a);
+	ck_assert_str_eq(json_string_value(json_object_get(got, "userName")), "ümlaut ✓ 😀");
+	ck_assert_int_eq(json_integer_value(json_object_get(got, "inputTokens")), 12);
+	ck_assert(json_real_value(json_object_get(got, "actualCostUsd")) == 0.25);
+	json_decref(got);
+	got = must_get(COLL_REQUESTLOGS, b);
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(got, "messages"), 0),
+							   "content")), "hi");
+	json_decref(got);
+
+	/* the indexed fields are found like those of any insert */
+	json_t *tenant = json_string("65a1b2c3d4e5f60718293a4b");
+	struct store_cond cond = { "tenantId", SOP_EQ, tenant };
+	struct store_query q = { &cond, 1, "timestamp", true, 0, NULL };
+	json_t *docs = NULL;
+	char *next = NULL;
+	ck_assert_int_eq(st->ops->find(st, COLL_REQUESTLOGS, &q, &docs, &next, err, sizeof err), PRISM_OK);
+	ck_assert_uint_eq(json_array_size(docs), 2);
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(docs, 0), "_id")), b);
+	json_decref(docs);
+
+	/* a duplicate _id is a conflict; SQLite inserts none of the batch */
+	const char *c = "0123456789abcdef0123cccc";
+	struct store_text dup[] = { { c, "{\"tenantId\":\"65a1b2c3d4e5f60718293a4b\"}" }, { a, "{}" } };
+	ck_assert_int_eq(store_insert_texts(st, COLL_REQUESTLOGS, dup, 2, err, sizeof err), PRISM_E_CONFLICT);
+	ck_assert_int_eq(store_insert_texts(st, COLL_REQUESTLOGS, &dup[1], 1, err, sizeof err), PRISM_E_CONFLICT);
+	long n = 0;
+	ck_assert_int_eq(st->ops->count(st, COLL_REQUESTLOGS, &q, &n, err, sizeof err), PRISM_OK);
+	ck_assert_int_eq(n, is_mongo ? 3 : 2);     /* MongoDB: in order, the documents before the duplicate */
+	json_decref(tenant);
+
+	/* what is refused */
+	struct store_text bad_id = { "not-an-id", "{}" }, bad_doc = { "0123456789abcdef0123dddd", "[1]" };
+	ck_assert_int_eq(store_insert_texts(st, COLL_REQUESTLOGS, &bad_id, 1, err, sizeof err), PRISM_E_BAD_REQUEST);
+	ck_assert_int_eq(store_insert_texts(st, COLL_REQUESTLOGS, &bad_doc, 1, err, sizeof err), PRISM_E_BAD_REQUEST);
+	ck_assert_int_eq(store_insert_texts(st, COLL_TENANTS, &dup[0], 1, err, sizeof err), PRISM_E_BAD_REQUEST);
+	ck_assert_int_eq(store_insert_texts(st, COLL_REQUESTLOGS, NULL, 0, err, sizeof err), PRISM_OK);
+}
+END_TEST
+
 static Suite *
 store_suite(void)
 {
@@ -711,6 +763,7 @@ store_suite(void)
 	tcase_add_test(tc, grouped_sums);
 	tcase_add_test(tc, damaged_rows_do_not_crash);
 	tcase_add_test(tc, reads_see_other_writers);
+	tcase_add_test(tc, documents_as_text);
 	suite_add_tcase(s, tc);
 	return s;
 }
