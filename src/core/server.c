@@ -9,9 +9,11 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -37,6 +39,7 @@
 extern char **environ;
 
 static atomic_int stopping;
+static int stop_fd = -1;            /* an eventfd, readable once the worker stops: wakes the waiting threads */
 static atomic_int in_flight;
 static pthread_mutex_t accept_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -46,10 +49,14 @@ static pthread_mutex_t accept_lock = PTHREAD_MUTEX_INITIALIZER;
  * second: those beyond POOL_SPARE_MAX were of no use for a whole second, and as many threads end (their
  * stacks, allocator caches, upstream handles and store connections go back): the next ones to take the
  * accept lock or to finish a request.  The thread holding the lock waits for a connection a second at a
- * time, so it notices too (a signal is no way to wake it: it could also land in a connection's first read,
- * which libfcgi fails on EINTR).  A pool sized for 1,000 streams costs what its load needs, not 1,000
- * threads; and a steady load, whose waiting threads come and go by the millisecond, keeps its threads
- * instead of ending and starting hundreds a second. */
+ * time, so it notices too.  A pool sized for 1,000 streams costs what its load needs, not 1,000 threads;
+ * and a steady load, whose waiting threads come and go by the millisecond, keeps its threads instead of
+ * ending and starting hundreds a second.
+ *
+ * No signal wakes a thread: one that lands while libfcgi reads a connection's first records fails that
+ * request (libfcgi drops a unix-socket connection whose select() for the first bytes is interrupted).
+ * Threads wait in poll() on their socket and on stop_fd instead, and the listen socket is non-blocking,
+ * so that a connection another process took first leaves accept() with EAGAIN instead of waiting in it. */
 #define POOL_SPARE_MIN 2
 #define POOL_SPARE_MAX 16
 
@@ -57,7 +64,6 @@ struct worker_thread {
 	pthread_t tid;
 	bool active;                /* running (the slot is taken) */
 	bool ended;                 /* returned, to be joined */
-	atomic_bool between;        /* between requests (waiting for one): a signal to stop may interrupt it */
 };
 
 static struct {
@@ -249,10 +255,21 @@ check_store_at_start(void)
 	return true;
 }
 
-static void
-interrupt_accept(int sig)
+enum wait_result { WAIT_READY, WAIT_TIMEOUT, WAIT_STOP };
+
+/* Waits until fd is readable or the worker stops; timeout_ms < 0: no limit.  A stop does not win over input
+ * that is there: a request that arrived is served.  A failed poll counts as ready: the read that follows
+ * meets the error. */
+static enum wait_result
+wait_readable(int fd, int timeout_ms)
 {
-	(void)sig;   /* only there to make accept() return EINTR */
+	struct pollfd p[2] = { { .fd = fd, .events = POLLIN }, { .fd = stop_fd, .events = POLLIN } };
+	int n;
+	while ((n = poll(p, 2, timeout_ms)) < 0 && errno == EINTR)
+		;
+	if (n == 0)
+		return WAIT_TIMEOUT;
+	return n > 0 && !p[0].revents ? WAIT_STOP : WAIT_READY;
 }
 
 static void *thread_main(void *arg);
@@ -284,7 +301,6 @@ pool_spawn_locked(void)
 			pthread_join(w->tid, NULL);
 			w->ended = false;
 		}
-		atomic_store(&w->between, false);
 		int rc = pthread_create(&w->tid, NULL, thread_main, w);
 		if (rc == 0) {
 			w->active = true;
@@ -358,7 +374,8 @@ thread_main(void *arg)
 		 * mod_proxy_fcgi enablereuse=on) belongs to this thread: waiting for its next request must not
 		 * hold the lock, or every other thread would wait behind an idle connection. */
 		bool kept = fr.ipcFd >= 0;
-		atomic_store(&w->between, true);
+		if (kept && wait_readable(fr.ipcFd, -1) == WAIT_STOP)
+			break;       /* the kept connection is closed below */
 		if (!kept) {
 			if (!counted) {
 				pthread_mutex_lock(&pool.lock);
@@ -376,10 +393,10 @@ thread_main(void *arg)
 				pthread_mutex_unlock(&pool.lock);
 				if (leave)
 					break;
-				/* A second at a time, so that a thread the pool no longer needs ends.  Another process
-				 * may take the connection first: accept() then waits for the next one. */
-				struct pollfd p = { .fd = pool.listen_fd, .events = POLLIN };
-				if (poll(&p, 1, 1000) > 0)
+				/* A second at a time, so that a thread the pool no longer needs ends (a stop is seen
+				 * at once).  Another process may take the connection first: accept() then fails with
+				 * EAGAIN. */
+				if (wait_readable(pool.listen_fd, 1000) == WAIT_READY)
 					break;
 			}
 			if (leave) {
@@ -388,7 +405,6 @@ thread_main(void *arg)
 			}
 		}
 		int rc = FCGX_Accept_r(&fr);
-		atomic_store(&w->between, false);
 		if (!kept) {
 			pthread_mutex_unlock(&accept_lock);
 			pthread_mutex_lock(&pool.lock);
@@ -402,7 +418,9 @@ thread_main(void *arg)
 			pthread_mutex_unlock(&pool.lock);
 		}
 		if (rc < 0) {
-			if (atomic_load(&stopping) || rc == -EINTR)
+			/* EAGAIN: another process took the connection; a kept connection the web server closed
+			 * comes here too (libfcgi then tries the non-blocking listen socket itself). */
+			if (atomic_load(&stopping) || rc == -EINTR || rc == -EAGAIN)
 				continue;
 			log_error("FastCGI accept failed: %s", rc > -1000 ? strerror(-rc) : "protocol error");
 			struct timespec ts = { 0, 50 * 1000000L };
@@ -457,13 +475,13 @@ worker_process(int listen_fd, const struct server_opts *opts)
 	sigaddset(&set, SIGCHLD);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	limit_malloc_arenas();
-	/* SIGUSR2 without SA_RESTART interrupts a thread blocked in accept() when we stop. */
-	struct sigaction sa;
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = interrupt_accept;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGUSR2, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	int fl = fcntl(listen_fd, F_GETFL);
+	if (stop_fd < 0 || fl < 0 || fcntl(listen_fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+		log_error("worker: cannot prepare its wait for requests: %s", strerror(errno));
+		return 1;
+	}
 
 	pthread_t connector;
 	bool have_connector = pthread_create(&connector, NULL, store_connector, NULL) == 0;
@@ -490,11 +508,6 @@ worker_process(int listen_fd, const struct server_opts *opts)
 			_exit(1);
 	}
 	pthread_mutex_unlock(&pool.lock);
-	/* The main thread never handles USR2, so a directed pthread_kill always hits a request thread (the
-	 * threads started later inherit the mask of a request thread, which lets USR2 through). */
-	sigaddset(&set, SIGUSR2);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	sigdelset(&set, SIGUSR2);
 
 	int64_t next_tick = clock_monotonic_ms() + 1000;
 	for (;;) {
@@ -515,6 +528,9 @@ worker_process(int listen_fd, const struct server_opts *opts)
 
 	atomic_store(&stopping, 1);
 	FCGX_ShutdownPending();
+	uint64_t one = 1;
+	if (write(stop_fd, &one, sizeof one) != sizeof one)
+		log_error("stopping: cannot wake the waiting threads: %s", strerror(errno));
 	cfg = config_acquire();
 	int64_t deadline = clock_monotonic_ms() + cfg->shutdown_grace_ms;
 	config_release(cfg);
@@ -525,15 +541,8 @@ worker_process(int listen_fd, const struct server_opts *opts)
 		/* A thread marks itself inactive under the lock as its last step: one still active is alive. */
 		pthread_mutex_lock(&pool.lock);
 		long running = 0;
-		for (long i = 0; i < pool.max; i++) {
-			if (pool.slot[i].active) {
-				running++;
-				/* Only a thread between requests: one serving a request finishes it (a signal could
-				 * fail its blocked write to the web server with EINTR, cutting the answer short). */
-				if (atomic_load(&pool.slot[i].between))
-					pthread_kill(pool.slot[i].tid, SIGUSR2);
-			}
-		}
+		for (long i = 0; i < pool.max; i++)
+			running += pool.slot[i].active;
 		pthread_mutex_unlock(&pool.lock);
 		if (running == 0)
 			break;

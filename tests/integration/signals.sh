@@ -121,4 +121,59 @@ t_is "SIGTERM during a large answer to a slow reader: the answer arrives whole" 
 	"200 $BIG"
 wait "$T_PRISM_PID"
 t_is "and the daemon then exits 0" "$?" 0
+
+# 7. SIGTERM just after a thread accepted a connection whose request has not arrived yet (libfcgi waits
+# for its first bytes): the request that then comes is answered.  A stopping worker used to signal its
+# waiting threads, and the signal made libfcgi drop such a connection unanswered.  A client speaks
+# FastCGI to the socket itself, so that it can wait between connecting and sending.
+t_start_prism --processes 1 --threads 2 || t_fail "daemon restarted"
+t_wait_for curl -sf -o /dev/null "$T_BASE/health"
+curl -s -o /dev/null -w '%{http_code}' "$T_BASE/_diag/sleep?ms=1500" >"$T_TMP/slow.code" &
+slow=$!
+rm -f "$T_TMP/raw.connected"
+node -e '
+const net = require("net"), fs = require("fs");
+const [sock, connected] = process.argv.slice(1);
+function rec(type, body) {
+	const h = Buffer.from([1, type, 0, 1, body.length >> 8, body.length & 255, 0, 0]);
+	return Buffer.concat([h, body]);
+}
+function pair(n, v) {
+	return Buffer.concat([Buffer.from([n.length, v.length]), Buffer.from(n), Buffer.from(v)]);
+}
+const params = Buffer.concat([["REQUEST_METHOD", "GET"], ["REQUEST_URI", "/health"], ["QUERY_STRING", ""],
+	["SERVER_PROTOCOL", "HTTP/1.1"], ["REMOTE_ADDR", "127.0.0.1"], ["GATEWAY_INTERFACE", "CGI/1.1"]]
+	.map(([n, v]) => pair(n, v)));
+const out = [];
+const c = net.connect(sock, () => {
+	fs.writeFileSync(connected, "");
+	setTimeout(() => c.write(Buffer.concat([rec(1, Buffer.from([0, 1, 0, 0, 0, 0, 0, 0])), rec(4, params),
+		rec(4, Buffer.alloc(0)), rec(5, Buffer.alloc(0))])), 700);
+});
+c.on("data", (d) => out.push(d));
+c.on("error", (e) => console.log("error " + e.message));
+c.on("close", () => {
+	const all = Buffer.concat(out);
+	let text = "", ended = false;
+	for (let i = 0; i + 8 <= all.length;) {
+		const type = all[i + 1], len = all.readUInt16BE(i + 4), pad = all[i + 6];
+		if (type === 6) text += all.subarray(i + 8, i + 8 + len).toString();
+		if (type === 3) ended = true;
+		i += 8 + len + pad;
+	}
+	const m = /^Status: (\d+)/m.exec(text);
+	console.log(ended && m ? m[1] : "closed without an answer");
+});
+' "$T_PRISM_SOCK" "$T_TMP/raw.connected" >"$T_TMP/raw.result" 2>&1 &
+raw=$!
+t_wait_for test -e "$T_TMP/raw.connected"
+sleep 0.2
+kill -TERM "$T_PRISM_PID"
+wait "$raw"
+t_is "SIGTERM while an accepted connection's request is on its way: it is answered" \
+	"$(cat "$T_TMP/raw.result")" 200
+wait "$slow"
+t_is "and the request in flight too" "$(cat "$T_TMP/slow.code")" 200
+wait "$T_PRISM_PID"
+t_is "then the daemon exits 0" "$?" 0
 t_done
