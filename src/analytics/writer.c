@@ -99,7 +99,7 @@ struct logrec {
 	double actual, baseline, saved, routing;
 	json_int_t input, output, dur;
 	/* Aggregate keys, pointing into text's block: model is routedModel or "none"; category and user are
-	 * NULL unless a non-empty string, tier unless a string. */
+	 * NULL unless a non-empty string, tier NULL unless a string. */
 	const char *model, *category, *tier, *user;
 	char text[];                     /* the document without _id (compact JSON), then those strings */
 };
@@ -368,7 +368,6 @@ logrec_make(json_t *doc)
 	const char *tier = json_string_value(json_object_get(doc, "costTier"));
 	char id[25];
 	snprintf(id, sizeof id, "%s", json_string_value(json_object_get(doc, "_id")));
-	json_t *idv = json_incref(json_object_get(doc, "_id"));
 	json_object_del(doc, "_id");
 	json_object_del(doc, "__v");
 	char *text = json_dumps(doc, JSON_COMPACT);
@@ -402,7 +401,6 @@ logrec_make(json_t *doc)
 		lr->tier = tier ? memcpy(p, tier, rl) : NULL;
 	}
 	free(text);
-	json_decref(idv);
 	json_decref(doc);
 	return lr;
 }

@@ -20,9 +20,9 @@
 #define PREFIX "enc:"
 
 /* OpenSSL 3 looks an algorithm up by name (a locked table and a property query) on every SHA256() call and
- * every init with EVP_aes_256_gcm(): 2-3 % of a gateway request's CPU, for a key hash and a provider
- * credential.  They are fetched once per process instead (the objects are plain memory: a fork keeps
- * them); the built-in getters remain the fallback. */
+ * every init with EVP_aes_256_gcm(), and a gateway request makes three such calls (its key's hash, its
+ * provider credential's key and cipher): 1 % of a worker's CPU.  They are fetched once per process instead
+ * (the objects are plain memory: a fork keeps them); the built-in getters remain the fallback. */
 static EVP_MD *sha256_md;
 static EVP_CIPHER *gcm_cipher;
 static pthread_once_t fetched = PTHREAD_ONCE_INIT;
