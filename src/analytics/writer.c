@@ -755,9 +755,9 @@ spool_append(struct rec *r, size_t n)
 		/* {"state":N,"doc":{"_id":"...",<the text's fields>}} */
 		const char *fields = r[i].lr->text + 1;
 		size_t at = b.len;
-		if (strlen(fields) + 80 >= (size_t)ANALYTICS_MAX_RECORD ||
-		    buf_printf(&b, "{\"state\":%u,\"doc\":{\"_id\":\"%s\"%s", r[i].st & ST_PERSISTED, r[i].lr->id,
-			       *fields == '}' ? "" : ",") || buf_puts(&b, fields) || buf_puts(&b, "}\n")) {
+		if (buf_printf(&b, "{\"state\":%u,\"doc\":{\"_id\":\"%s\"%s", r[i].st & ST_PERSISTED, r[i].lr->id,
+			       *fields == '}' ? "" : ",") || buf_puts(&b, fields) || buf_puts(&b, "}\n") ||
+		    b.len - at > (size_t)ANALYTICS_MAX_RECORD) {
 			b.len = at;
 			if (b.data)
 				b.data[at] = '\0';

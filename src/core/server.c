@@ -7,6 +7,7 @@
 #include <malloc.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -39,7 +40,7 @@
 extern char **environ;
 
 static atomic_int stopping;
-static int stop_fd = -1;            /* an eventfd, readable once the worker stops: wakes the waiting threads */
+static int stop_fd = -1;            /* an eventfd, readable once the worker stops: wakes waiting threads */
 static atomic_int in_flight;
 static pthread_mutex_t accept_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -258,8 +259,9 @@ check_store_at_start(void)
 enum wait_result { WAIT_READY, WAIT_TIMEOUT, WAIT_STOP };
 
 /* Waits until fd is readable or the worker stops; timeout_ms < 0: no limit.  A stop does not win over input
- * that is there: a request that arrived is served.  A failed poll counts as ready: the read that follows
- * meets the error. */
+ * that is there: a request that arrived on a kept connection is served (on the listen socket libfcgi
+ * accepts nothing more once FCGX_ShutdownPending() was called).  A poll that fails (ENOMEM) counts as a
+ * timeout after a pause, so that no caller spins on it. */
 static enum wait_result
 wait_readable(int fd, int timeout_ms)
 {
@@ -267,24 +269,30 @@ wait_readable(int fd, int timeout_ms)
 	int n;
 	while ((n = poll(p, 2, timeout_ms)) < 0 && errno == EINTR)
 		;
-	if (n == 0)
+	if (n < 0) {
+		struct timespec ts = { 0, 50 * 1000000L };
+		nanosleep(&ts, NULL);
+	}
+	if (n <= 0)
 		return WAIT_TIMEOUT;
-	return n > 0 && !p[0].revents ? WAIT_STOP : WAIT_READY;
+	return p[0].revents ? WAIT_READY : WAIT_STOP;
 }
 
 static void *thread_main(void *arg);
 
 /* glibc gives a process up to 8 malloc arenas per core, and a pool of request threads spreads over all
- * of them, each keeping its own free memory: one arena per core holds 1.5-2 MB less per worker at c=64
+ * of them, each keeping its own free memory: one arena per core holds 1.3-1.5 MB less per worker at c=64
  * with the same CPU per request (bench/ANALYSIS.md).  An operator's own setting (MALLOC_ARENA_MAX,
  * GLIBC_TUNABLES) is kept. */
 static void
 limit_malloc_arenas(void)
 {
-	const char *t = getenv("GLIBC_TUNABLES");
-	if (getenv("MALLOC_ARENA_MAX") || (t && strstr(t, "arena_max")))
+	const char *t = getenv("GLIBC_TUNABLES"), *m = getenv("MALLOC_ARENA_MAX");
+	if ((m && *m) || (t && strstr(t, "arena_max")))
 		return;
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	cpu_set_t cpus;
+	long n = sched_getaffinity(0, sizeof cpus, &cpus) == 0 ? CPU_COUNT(&cpus)
+							     : sysconf(_SC_NPROCESSORS_ONLN);
 	mallopt(M_ARENA_MAX, n < 2 ? 2 : n > 64 ? 64 : (int)n);
 }
 

@@ -266,8 +266,8 @@ store_insert_texts(struct store *s, enum store_coll c, const struct store_text *
 		json_error_t je;
 		json_t *doc = json_loads(docs[i].json, 0, &je);
 		if (!json_is_object(doc) || !store_id_valid(docs[i].id)) {
-			snprintf(err, errlen, "document %zu is not a JSON object with a valid _id: %s", i,
-				 doc ? "not an object" : je.text);
+			snprintf(err, errlen, "document %zu: %s", i,
+				 !doc ? je.text : !json_is_object(doc) ? "not a JSON object" : "_id is not 24 hex digits");
 			json_decref(doc);
 			json_decref(all);
 			return PRISM_E_BAD_REQUEST;

@@ -130,6 +130,7 @@ t_start_prism --processes 1 --threads 2 || t_fail "daemon restarted"
 t_wait_for curl -sf -o /dev/null "$T_BASE/health"
 curl -s -o /dev/null -w '%{http_code}' "$T_BASE/_diag/sleep?ms=1500" >"$T_TMP/slow.code" &
 slow=$!
+sleep 0.3      # in flight first: libfcgi holds the accept while it waits for the raw client's bytes
 rm -f "$T_TMP/raw.connected"
 node -e '
 const net = require("net"), fs = require("fs");

@@ -735,7 +735,8 @@ START_TEST(documents_as_text)
 	/* what is refused */
 	struct store_text bad_id = { "not-an-id", "{}" }, bad_doc = { "0123456789abcdef0123dddd", "[1]" };
 	ck_assert_int_eq(store_insert_texts(st, COLL_REQUESTLOGS, &bad_id, 1, err, sizeof err), PRISM_E_BAD_REQUEST);
-	ck_assert_int_eq(store_insert_texts(st, COLL_REQUESTLOGS, &bad_doc, 1, err, sizeof err), PRISM_E_BAD_REQUEST);
+	ck_assert_int_eq(store_insert_texts(st, COLL_REQUESTLOGS, &bad_doc, 1, err, sizeof err),
+			 PRISM_E_BAD_REQUEST);
 	ck_assert_int_eq(store_insert_texts(st, COLL_TENANTS, &dup[0], 1, err, sizeof err), PRISM_E_BAD_REQUEST);
 	ck_assert_int_eq(store_insert_texts(st, COLL_REQUESTLOGS, NULL, 0, err, sizeof err), PRISM_OK);
 }
