@@ -555,8 +555,10 @@ worker_process(int listen_fd, const struct server_opts *opts)
 		if (running == 0)
 			break;
 		if (clock_monotonic_ms() > deadline) {
-			log_warn("stopping: %d request(s) still running after the grace period; exiting",
-				 atomic_load(&in_flight));
+			/* A thread can also be inside libfcgi reading a connection whose request never came
+			 * whole: it counts as running, not as a request. */
+			log_warn("stopping: %d request(s) still running after the grace period (%ld thread(s) "
+				 "busy); exiting", atomic_load(&in_flight), running);
 			analytics_stop();    /* what is queued goes to the store or the spool */
 			_exit(0);
 		}
