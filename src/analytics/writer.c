@@ -217,11 +217,12 @@ rec_id(const struct rec *r)
 	return r->lr->id;
 }
 
-static bool
-str_set(const json_t *doc, const char *field)
+/* The string field, or NULL when it is absent, not a string or empty. */
+static const char *
+str_nonempty(const json_t *doc, const char *field)
 {
 	const char *s = json_string_value(json_object_get(doc, field));
-	return s && *s;
+	return s && *s ? s : NULL;
 }
 
 static bool
@@ -361,10 +362,10 @@ agg_add(const struct logrec *lr, struct agg_sum *a)
 static struct logrec *
 logrec_make(json_t *doc)
 {
-	const char *model = str_set(doc, "routedModel") ? json_string_value(json_object_get(doc, "routedModel"))
-							 : "none";
-	const char *category = str_set(doc, "category") ? json_string_value(json_object_get(doc, "category")) : NULL;
-	const char *user = str_set(doc, "userName") ? json_string_value(json_object_get(doc, "userName")) : NULL;
+	const char *model = str_nonempty(doc, "routedModel");
+	if (!model)
+		model = "none";
+	const char *category = str_nonempty(doc, "category"), *user = str_nonempty(doc, "userName");
 	const char *tier = json_string_value(json_object_get(doc, "costTier"));
 	char id[25];
 	snprintf(id, sizeof id, "%s", json_string_value(json_object_get(doc, "_id")));

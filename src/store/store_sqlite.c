@@ -711,6 +711,23 @@ prepare_insert(enum store_coll coll, json_t *doc, char id[25], char **text, char
 	return *text ? PRISM_OK : PRISM_E_NOMEM;
 }
 
+/* One row: id (24 hex digits) and the document's text as it is stored. */
+static enum prism_err
+insert_text(struct conn *c, enum store_coll coll, const char *id, const char *text, char *err, size_t errlen)
+{
+	char sql[160];
+	snprintf(sql, sizeof sql, "INSERT INTO \"%s\"(id, v, doc) VALUES (?, 0, ?)", store_coll_desc(coll)->name);
+	sqlite3_stmt *st = stmt_get(c, sql, err, errlen);
+	if (!st)
+		return PRISM_E_STORE;
+	sqlite3_bind_text(st, 1, id, 24, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);     /* id and text are the caller's */
+	return rc == SQLITE_DONE ? PRISM_OK : db_error(c->db, rc, "insert", err, errlen);
+}
+
 static enum prism_err
 insert_one(struct conn *c, enum store_coll coll, json_t *doc, char *id_out, char *err, size_t errlen)
 {
@@ -718,22 +735,11 @@ insert_one(struct conn *c, enum store_coll coll, json_t *doc, char *id_out, char
 	enum prism_err e = prepare_insert(coll, doc, id, &text, err, errlen);
 	if (e)
 		return e;
-	char sql[160];
-	snprintf(sql, sizeof sql, "INSERT INTO \"%s\"(id, v, doc) VALUES (?, 0, ?)", store_coll_desc(coll)->name);
-	sqlite3_stmt *st = stmt_get(c, sql, err, errlen);
-	if (!st) {
-		free(text);
-		return PRISM_E_STORE;
-	}
-	sqlite3_bind_text(st, 1, id, 24, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 2, text, -1, free);
-	int rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE)
-		return db_error(c->db, rc, "insert", err, errlen);
-	if (id_out)
+	e = insert_text(c, coll, id, text, err, errlen);
+	free(text);
+	if (!e && id_out)
 		memcpy(id_out, id, 25);
-	return PRISM_OK;
+	return e;
 }
 
 static enum prism_err
@@ -786,24 +792,10 @@ op_insert_texts(struct store *s, enum store_coll coll, const struct store_text *
 	enum prism_err e = conn_open(SS(s), &c, err, errlen);
 	if (e)
 		return e;
-	char sql[160];
-	snprintf(sql, sizeof sql, "INSERT INTO \"%s\"(id, v, doc) VALUES (?, 0, ?)", store_coll_desc(coll)->name);
-	sqlite3_stmt *st = stmt_get(c, sql, err, errlen);
-	if (!st)
-		return PRISM_E_STORE;
 	if ((e = exec_sql(c, "BEGIN IMMEDIATE", err, errlen)))
 		return e;
-	for (size_t i = 0; i < n; i++) {
-		sqlite3_bind_text(st, 1, docs[i].id, 24, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, docs[i].json, -1, SQLITE_STATIC);
-		int rc = sqlite3_step(st);
-		sqlite3_reset(st);
-		if (rc != SQLITE_DONE) {
-			e = db_error(c->db, rc, "insert", err, errlen);
-			break;
-		}
-	}
-	sqlite3_clear_bindings(st);     /* the texts are the caller's */
+	for (size_t i = 0; i < n && !e; i++)
+		e = insert_text(c, coll, docs[i].id, docs[i].json, err, errlen);
 	if (!e)
 		e = exec_sql(c, "COMMIT", err, errlen);
 	if (e)
