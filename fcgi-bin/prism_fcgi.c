@@ -94,6 +94,7 @@ main(int argc, char **argv)
 	struct server_opts opts;
 	memset(&opts, 0, sizeof opts);
 	opts.env = env_lookup;
+	opts.argv = argv;
 	const char *config_path = NULL;
 	int c;
 	while ((c = getopt_long(argc, argv, "c:l:p:t:r:Vh", longopts, NULL)) != -1) {

@@ -114,7 +114,7 @@ request_begin(struct request *req, FCGX_Request *fcgx, char **cgi_env, struct co
 	req->arena = arena;
 	req->body = body;
 	if (!req->arena.max)
-		buf_init(&req->arena, PRISM_MAX_HEADERS * 64);
+		buf_init(&req->arena, PRISM_MAX_URI + 1 + PRISM_MAX_HEADERS * 64);
 	buf_reset(&req->arena);
 	buf_init(&req->body, 0);
 	buf_free(&req->body);
@@ -150,8 +150,10 @@ request_begin(struct request *req, FCGX_Request *fcgx, char **cgi_env, struct co
 		plen = 1;
 		err = PRISM_E_URI_TOO_LONG;
 	}
-	memcpy(req->path, uri, plen);
-	req->path[plen] = '\0';
+	/* The path opens the arena (which has room for the longest); the names follow. */
+	bool have_path = !buf_append(&req->arena, uri, plen) && !buf_append(&req->arena, "", 1);
+	if (!have_path)
+		err = PRISM_E_NOMEM;
 	req->query = uri[plen] == '?' ? uri + plen + 1 : "";
 
 	const char *cl = param(req->envp, "CONTENT_LENGTH");
@@ -188,7 +190,8 @@ request_begin(struct request *req, FCGX_Request *fcgx, char **cgi_env, struct co
 		req->headers[req->nheaders].value = eq + 1;
 		req->nheaders++;
 	}
-	/* The arena may have moved while growing; resolve names only now. */
+	/* The arena may have moved while growing; resolve the path and the names only now. */
+	req->path = have_path ? req->arena.data : "/";
 	for (size_t i = 0; i < req->nheaders; i++)
 		req->headers[i].name = req->arena.data + offs[i];
 
@@ -300,17 +303,23 @@ request_read_body(struct request *req)
 	/* With CONTENT_LENGTH, read exactly that much; without it (chunked through mod_proxy_fcgi), read to
 	 * EOF.  One byte past the limit tells an oversize body from one that fits exactly. */
 	long want = req->content_length >= 0 ? req->content_length : max + 1;
-	char chunk[16384];
 	long got = 0;
 	while (got < want) {
-		size_t n = (size_t)(want - got) < sizeof chunk ? (size_t)(want - got) : sizeof chunk;
-		long r = raw_read(req, chunk, n);
+		/* Straight into the body: a thread's stack keeps every page it ever touched, and a thread may
+		 * then hold a stream for minutes. */
+		size_t n = (size_t)(want - got) < 16384 ? (size_t)(want - got) : 16384;
+		if (n > req->body.max - req->body.len)
+			n = req->body.max - req->body.len;
+		char one;    /* at max: is there one byte more? */
+		char *dst = n ? buf_room(&req->body, n) : &one;
+		long r = raw_read(req, dst, n ? n : 1);
 		if (r <= 0)
 			break;
-		if (buf_append(&req->body, chunk, (size_t)r)) {
+		if (!n) {
 			snprintf(req->errdetail, sizeof req->errdetail, "body over max_body_size %ld", max);
 			return PRISM_E_TOO_LARGE;
 		}
+		buf_added(&req->body, (size_t)r);
 		got += r;
 	}
 	req->body_consumed = true;   /* all announced bytes, or EOF */
@@ -333,7 +342,7 @@ request_discard_body(struct request *req)
 	long cap = req->cfg->max_body_size + PRISM_DRAIN_EXTRA;
 	if (left > cap)
 		left = cap;
-	char chunk[16384];
+	char chunk[2048];     /* small: see request_read_body */
 	while (left > 0) {
 		long r = raw_read(req, chunk, (size_t)left < sizeof chunk ? (size_t)left : sizeof chunk);
 		if (r <= 0)

@@ -58,11 +58,11 @@ struct request {
 
 	char method[16];
 	const char *uri;                    /* REQUEST_URI as received */
-	char path[PRISM_MAX_URI + 1];       /* uri up to '?', not decoded */
+	const char *path;                   /* uri up to '?', not decoded; in the arena */
 	const char *query;                  /* after '?', "" when none */
 	struct header headers[PRISM_MAX_HEADERS];
 	size_t nheaders;
-	struct buf arena;                   /* header names */
+	struct buf arena;                   /* the path and the header names */
 	long content_length;                /* -1 when not given */
 	char client_ip[48];
 	struct netaddr client_addr;

@@ -296,6 +296,38 @@ limit_malloc_arenas(void)
 	mallopt(M_ARENA_MAX, n < 2 ? 2 : n > 64 ? 64 : (int)n);
 }
 
+/* glibc keeps a cache of freed chunks in every thread (tcache: up to seven of each size up to 1 KB), and only
+ * a tunable read when the program starts turns it off.  A worker's request threads follow the load up to
+ * `threads`; at c=64 their caches held 2.5-3 MB of a 21 MB worker, for no CPU that could be measured
+ * (bench/ANALYSIS.md).  So a server whose GLIBC_TUNABLES names no tcache setting executes itself once more,
+ * with glibc.malloc.tcache_count=0 added: the same process, with its pid, arguments and descriptors.  Returns
+ * only when it did not: 0 when the operator set tcache, else the exec's errno (the caches then stay, and
+ * nothing else changes). */
+static int
+exec_without_tcache(char *const *argv)
+{
+	const char *t = getenv("GLIBC_TUNABLES");
+	if (!argv || !argv[0] || (t && strstr(t, "glibc.malloc.tcache")))
+		return 0;
+	static const char setting[] = "glibc.malloc.tcache_count=0";
+	char *saved = t ? xstrdup(t) : NULL;
+	char *v = xmalloc((saved ? strlen(saved) + 1 : 0) + sizeof setting);
+	sprintf(v, "%s%s%s", saved ? saved : "", saved && *saved ? ":" : "", setting);
+	int err = ENOMEM;
+	if (setenv("GLIBC_TUNABLES", v, 1) == 0) {
+		store_mongo_before_exec();
+		execv("/proc/self/exe", argv);
+		err = errno;
+		if (saved)
+			setenv("GLIBC_TUNABLES", saved, 1);
+		else
+			unsetenv("GLIBC_TUNABLES");
+	}
+	free(v);
+	free(saved);
+	return err;
+}
+
 /* Starts a thread in a free slot; pool.lock held, pool.total already counts it.  false: none started (the
  * count is taken back). */
 static bool
@@ -841,7 +873,13 @@ int
 server_run(const struct server_opts *opts)
 {
 	struct config *cfg = config_acquire();
+	/* A CGI request lives for one process: it keeps no shared state (no segment, no limits). */
+	bool cgi = !*cfg->listen && FCGX_IsCGI();
+	int xerr = cgi ? 0 : exec_without_tcache(opts->argv);
 	apply_logging(cfg);
+	if (xerr)
+		log_info("cannot execute /proc/self/exe again to turn off glibc's per-thread malloc caches: %s",
+			 strerror(xerr));
 	if (FCGX_Init() != 0) {
 		log_error("cannot initialise libfcgi");
 		config_release(cfg);
@@ -853,8 +891,6 @@ server_run(const struct server_opts *opts)
 		config_release(cfg);
 		return 1;
 	}
-	/* A CGI request lives for one process: it keeps no shared state (no segment, no limits). */
-	bool cgi = !*cfg->listen && FCGX_IsCGI();
 	if (!cgi && !open_segment(cfg, opts, shm_name, sizeof shm_name)) {
 		config_release(cfg);
 		return 1;

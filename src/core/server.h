@@ -20,6 +20,7 @@ struct server_opts {
 	const char *cli_keys[16];       /* keys set on the command line, re-applied on every reload */
 	const char *cli_values[16];
 	int ncli;
+	char **argv;                    /* the command line, to execute the program again at start; may be NULL */
 };
 
 /* Runs the configured mode until stopped; returns the process exit status. */

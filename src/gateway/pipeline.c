@@ -1035,13 +1035,16 @@ switch_to_larger(struct gw_call *c, long needed)
 	struct plan p;
 	plan_build(&p, c->tenant.doc, c->tprov, bigger, NULL, false);
 	plan_apply_policy(&p, c->tenant.doc);
-	if (p.n == 0)
+	if (p.n == 0) {
+		plan_free(&p);
 		return false;
+	}
 	if (!c->context_fallback)
 		snprintf(c->original_model, sizeof c->original_model, "%s", c->model);
 	c->context_fallback = true;
 	snprintf(c->model, sizeof c->model, "%s", bigger);
 	c->explicit_slug[0] = '\0';
+	plan_free(&c->plan);
 	c->plan = p;
 	c->context_window = p.c[0].context_window;
 	log_info("rid=%s context fallback: %s -> %s (window %ld, needed ~%ld)", c->req->request_id, c->original_model,
@@ -1725,6 +1728,7 @@ call_free(struct gw_call *c)
 	free(c->route);
 	free(c->category_prompt);
 	free(c->attempts);
+	plan_free(&c->plan);
 	json_decref(c->body);
 	json_decref(c->tprov);
 	json_decref(c->providers);

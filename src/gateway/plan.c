@@ -2,12 +2,14 @@
 #include "config.h"
 #include "gateway/plan.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "admin/providers.h"
 #include "data/registry.h"
 #include "gateway/gw.h"
 #include "util/crypto.h"
+#include "util/xalloc.h"
 
 static const char *const tier_order[] = { "micro", "minimal", "low", "medium", "advanced", "high", "ultra",
 					  "critical" };
@@ -192,6 +194,11 @@ plan_add(struct plan *p, const json_t *provider, const json_t *entry, const char
 {
 	if (p->n >= PLAN_MAX_CANDIDATES || plan_has(p, provider))
 		return;
+	if (p->n == p->cap) {
+		/* Most plans have one or two candidates: a request that waits on its provider keeps its plan. */
+		p->cap = p->cap ? 2 * p->cap : 2;
+		p->c = xrealloc(p->c, p->cap * sizeof *p->c);
+	}
 	struct plan_candidate *c = &p->c[p->n++];
 	memset(c, 0, sizeof *c);
 	c->provider = provider;
@@ -263,6 +270,14 @@ plan_build(struct plan *p, const json_t *tenant_doc, const json_t *tprov, const 
 		if (e)
 			plan_add(p, prov, e, model);
 	}
+}
+
+void
+plan_free(struct plan *p)
+{
+	free(p->c);
+	p->c = NULL;
+	p->n = p->cap = 0;
 }
 
 size_t
@@ -376,7 +391,7 @@ plan_target_open(const struct config *cfg, const json_t *provider, struct plan_t
 	const char *base = str_of(c, "baseUrl");
 	if (!*base)
 		base = strcmp(t->type, "ollama") == 0 ? "http://localhost:11434" : "https://api.openai.com";
-	snprintf(pt->base_url, sizeof pt->base_url, "%s", base);
+	pt->base_url = xstrdup(base);
 	size_t n = strlen(pt->base_url);
 	if (n && pt->base_url[n - 1] == '/')
 		pt->base_url[n - 1] = '\0';
@@ -402,6 +417,7 @@ plan_target_open(const struct config *cfg, const json_t *provider, struct plan_t
 		if (e) {
 			snprintf(err, errlen, "provider '%s': the stored API key cannot be decrypted (%s)", t->name,
 				 e == PRISM_E_CONFIG ? "was encryption_key changed?" : "malformed value");
+			plan_target_close(pt);
 			return PRISM_E_CONFIG;
 		}
 	}
@@ -417,4 +433,7 @@ plan_target_close(struct plan_target *pt)
 	crypto_free_secret(pt->api_key);
 	pt->api_key = NULL;
 	pt->t.api_key = NULL;
+	free(pt->base_url);
+	pt->base_url = NULL;
+	pt->t.base_url = NULL;
 }

@@ -86,16 +86,18 @@ struct plan_candidate {
 };
 
 struct plan {
-	struct plan_candidate c[PLAN_MAX_CANDIDATES];
-	size_t n;
+	struct plan_candidate *c;     /* n of them, at most PLAN_MAX_CANDIDATES, on the heap (plan_free) */
+	size_t n, cap;
 	size_t dropped_policy;        /* candidates the policy removed (plan_apply_policy) */
 	char chain[PLAN_MAX_MODEL + 1];   /* the modelPattern of the fallback chain used; "" = none */
 };
 
-/* Builds the candidates for model (see above).  tprov: plan_tenant_providers().  any_visibility: also
- * providers listing the model hidden (embeddings models are often hidden from the chat listing). */
+/* Builds the candidates for model (see above) into p, which it treats as uninitialised (plan_free a plan
+ * before building it again).  tprov: plan_tenant_providers().  any_visibility: also providers listing the
+ * model hidden (embeddings models are often hidden from the chat listing). */
 void plan_build(struct plan *p, const json_t *tenant_doc, const json_t *tprov, const char *model,
 		const char *explicit_slug, bool any_visibility);
+void plan_free(struct plan *p);
 /* Drops the candidates the policy refuses; returns how many it dropped (also in p->dropped_policy). */
 size_t plan_apply_policy(struct plan *p, const json_t *tenant_doc);
 
@@ -113,12 +115,13 @@ bool plan_larger_model(const json_t *tenant_doc, const json_t *tprov, const char
 /* A call target built from a provider document. */
 struct plan_target {
 	struct provider_target t;     /* its strings borrow from the document and from the fields below */
-	char base_url[PLAN_MAX_URL + 1];
+	char *base_url;               /* config.baseUrl without a trailing '/'; freed by plan_target_close */
 	char *api_key;                /* decrypted; wiped and freed by plan_target_close */
 };
 
 /* Fills pt from the provider document (which must outlive it).  PRISM_E_CONFIG when the stored key cannot
- * be decrypted with the configured encryption keys (detail in err). */
+ * be decrypted with the configured encryption keys (detail in err).  On the heap, not in pt, what may be
+ * long: a request thread's stack keeps every page it touched while it relays a stream. */
 enum prism_err plan_target_open(const struct config *cfg, const json_t *provider, struct plan_target *pt,
 				char *err, size_t errlen);
 void plan_target_close(struct plan_target *pt);

@@ -817,7 +817,6 @@ oa_call(const struct provider_target *t, enum provider_kind kind, const json_t *
 		[PROVIDER_COMPLETIONS] = "/completions",
 		[PROVIDER_EMBEDDINGS] = "/embeddings",
 	};
-	char url[OA_MAX_URL];
 	json_t *body = NULL;
 	char *text = NULL;
 	enum prism_err e;
@@ -828,12 +827,19 @@ oa_call(const struct provider_target *t, enum provider_kind kind, const json_t *
 		return fail(out, PE_BAD_REQUEST, "the request is not a JSON object");
 	if (kind == PROVIDER_EMBEDDINGS || (cb && !cb->on_event))
 		cb = NULL;
-	if (!build_url(t, api_path_of(t), suffix[kind], url, sizeof url))
-		return fail(out, PE_CONNECT, "the provider has no usable base URL");
+	/* On the heap: libcurl's frames come below this one, on a stack that keeps every page it touched
+	 * while the thread relays a stream. */
+	char *url = xmalloc(OA_MAX_URL);
+	if (!build_url(t, api_path_of(t), suffix[kind], url, OA_MAX_URL)) {
+		e = fail(out, PE_CONNECT, "the provider has no usable base URL");
+		goto out;
+	}
 	/* A shallow copy: the members are the caller's, only read; the one nested object changed
 	 * (stream_options) is replaced by a copy of its own. */
-	if (!(body = json_copy((json_t *)req)))
-		return fail(out, PE_CONNECT, "out of memory");
+	if (!(body = json_copy((json_t *)req))) {
+		e = fail(out, PE_CONNECT, "out of memory");
+		goto out;
+	}
 	if (kind != PROVIDER_EMBEDDINGS) {
 		json_object_set_new(body, "stream", json_boolean(cb != NULL));
 		if (cb) {
@@ -854,6 +860,7 @@ oa_call(const struct provider_target *t, enum provider_kind kind, const json_t *
 out:
 	free(text);
 	json_decref(body);
+	free(url);
 	return e;
 }
 

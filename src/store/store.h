@@ -160,6 +160,10 @@ void store_set_current(struct store *s);
 /* The backends' constructors (used by store_open and by the contract tests). */
 enum prism_err store_sqlite_open(const char *path, long timeout_ms, struct store **out, char *err, size_t errlen);
 enum prism_err store_mongo_open(const char *uri, long timeout_ms, struct store **out, char *err, size_t errlen);
+/* Before the process executes its program again: removes the name of the counter file the MongoDB driver
+ * made when it was loaded (/dev/shm/mongoc-<pid>), which the next image, with the same pid, would find
+ * taken.  This image's counters keep working. */
+void store_mongo_before_exec(void);
 
 /* --- helpers common to both backends (store.c) ---------------------------------------------------------- */
 

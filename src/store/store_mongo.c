@@ -20,7 +20,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <mongoc/mongoc.h>
 
@@ -138,6 +140,16 @@ mongo_global_init(void)
 	mongoc_log_set_handler(mongoc_log_to_ours, NULL);
 	mongoc_log_trace_disable();
 	mongoc_init();
+}
+
+void
+store_mongo_before_exec(void)
+{
+	/* The driver names the file after the pid and maps it: removing the name leaves this image's counters
+	 * working, should the exec fail. */
+	char name[32];
+	snprintf(name, sizeof name, "/mongoc-%u", (unsigned)getpid());
+	shm_unlink(name);
 }
 
 /* --- errors ------------------------------------------------------------------------------------------------ */

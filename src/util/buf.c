@@ -51,6 +51,19 @@ buf_reserve(struct buf *b, size_t extra)
 	return PRISM_OK;
 }
 
+char *
+buf_room(struct buf *b, size_t n)
+{
+	return buf_reserve(b, n) ? NULL : b->data + b->len;
+}
+
+void
+buf_added(struct buf *b, size_t n)
+{
+	b->len += n;
+	b->data[b->len] = '\0';
+}
+
 enum prism_err
 buf_append(struct buf *b, const void *data, size_t len)
 {

@@ -24,6 +24,10 @@ void buf_free(struct buf *b);
 void buf_reset(struct buf *b);                    /* len = 0, keeps the allocation */
 enum prism_err buf_append(struct buf *b, const void *data, size_t len);
 enum prism_err buf_puts(struct buf *b, const char *s);
+/* Room for n more bytes at the end, to be written in place (buf_added then counts what was): NULL when that
+ * would pass max. */
+char *buf_room(struct buf *b, size_t n);
+void buf_added(struct buf *b, size_t n);           /* n <= what the last buf_room gave */
 enum prism_err buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 enum prism_err buf_vprintf(struct buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 /* Hands the data to the caller (free() it); the buffer is empty afterwards.  Never NULL. */

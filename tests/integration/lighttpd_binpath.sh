@@ -5,9 +5,18 @@ t_require "$LIGHTTPD" curl node
 
 t_make_config
 T_PROCS=2
-t_start_lighttpd binpath || { t_fail "lighttpd with bin-path started"; t_done; exit; }
+# An operator's tunable that is not about the per-thread caches: kept, with tcache_count=0 added.
+GLIBC_TUNABLES=glibc.malloc.arena_test=8 t_start_lighttpd binpath ||
+	{ t_fail "lighttpd with bin-path started"; t_done; exit; }
 t_ok "lighttpd spawned prism.fcgi"
 t_is "lighttpd runs two prism.fcgi processes" "$(pgrep -f "prism.fcgi --config $T_CONF" | wc -l)" 2
+# Each process executed itself again (same pid, same arguments, fd 0 still the socket) with glibc's
+# per-thread malloc caches off.  (glibc writes NULs over the ':' of GLIBC_TUNABLES in the area that
+# /proc/PID/environ shows, after copying it for getenv; so every NUL is read as ':'.)
+for p in $(pgrep -f "prism.fcgi --config $T_CONF"); do
+	t_like "pid $p runs with the tunable added" "$(tr '\0' ':' <"/proc/$p/environ")" \
+		'(^|:)GLIBC_TUNABLES=glibc\.malloc\.arena_test=8:glibc\.malloc\.tcache_count=0(:|$)'
+done
 
 t_http "$T_BASE/health"
 t_is "GET /health" "$T_STATUS" 200

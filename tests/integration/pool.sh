@@ -9,10 +9,14 @@ t_require node curl "$LIGHTTPD"
 
 MAX=40
 SLOW_MS=1500
-ADM_PRISM_ARGS="--processes 1 --threads $MAX" adm_start "ratelimit_gateway = 0" "ratelimit_admin = 0" ||
-	{ t_fail "started"; t_done; exit; }
+# The operator's own tcache setting: the daemon starts with it as it is (it executes itself again only to
+# turn the caches off when nothing says otherwise; lighttpd_binpath.sh has that case).
+GLIBC_TUNABLES=glibc.malloc.tcache_count=1 ADM_PRISM_ARGS="--processes 1 --threads $MAX" \
+	adm_start "ratelimit_gateway = 0" "ratelimit_admin = 0" || { t_fail "started"; t_done; exit; }
 TOKEN=$ADM_TOKEN
 WORKER=$(t_prism_workers | head -n1)
+t_is "the operator's GLIBC_TUNABLES is kept" \
+	"$(tr '\0' '\n' <"/proc/$WORKER/environ" | sed -n 's/^GLIBC_TUNABLES=//p')" "glibc.malloc.tcache_count=1"
 threads() { ls "/proc/$WORKER/task" 2>/dev/null | wc -l; }
 db_fds() { ls -l "/proc/$WORKER/fd" 2>/dev/null | grep -c 'prism\.db$'; }
 

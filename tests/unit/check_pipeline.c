@@ -161,7 +161,7 @@ START_TEST(plan_order)
 	json_t *t = tenant(NULL);
 	json_t *tp = plan_tenant_providers(t, all);
 	ck_assert_int_eq(json_array_size(tp), 2);
-	struct plan p;
+	struct plan p = { 0 };
 
 	/* providerIds order (beta before alpha), only the tenant's providers */
 	plan_build(&p, t, tp, "gpt-4o", NULL, false);
@@ -171,21 +171,28 @@ START_TEST(plan_order)
 	ck_assert_str_eq(p.c[1].id, PA);
 
 	/* an explicit slug: that provider alone, and only for a model it lists (a prefix opens nothing) */
+	plan_free(&p);
 	plan_build(&p, t, tp, "gpt-4o", "alpha", false);
 	assert_plan(&p, "alpha");
+	plan_free(&p);
 	plan_build(&p, t, tp, "not-listed", "alpha", false);
 	assert_plan(&p, "");
+	plan_free(&p);
 	plan_build(&p, t, tp, "hidden-one", "alpha", false);
 	assert_plan(&p, "");
-	ck_assert_ptr_null(p.c[0].entry);
+	ck_assert_uint_eq(p.n, 0);
+	plan_free(&p);
 	plan_build(&p, t, tp, "gpt-4o", "gamma", false);   /* not the tenant's */
 	assert_plan(&p, "");
 
 	/* hidden models are not planned, except for embeddings */
+	plan_free(&p);
 	plan_build(&p, t, tp, "hidden-one", NULL, false);
 	assert_plan(&p, "");
+	plan_free(&p);
 	plan_build(&p, t, tp, "embed-x", NULL, true);
 	assert_plan(&p, "alpha");
+	plan_free(&p);
 	plan_build(&p, t, tp, "unknown", NULL, false);
 	assert_plan(&p, "");
 	json_decref(tp);
@@ -206,6 +213,7 @@ START_TEST(plan_order)
 	for (size_t i = 0; i < sizeof chains / sizeof chains[0]; i++) {
 		t = tenant(chains[i][0]);
 		tp = plan_tenant_providers(t, all);
+		plan_free(&p);
 		plan_build(&p, t, tp, "gpt-4o", NULL, false);
 		char got[64] = "";
 		for (size_t k = 0; k < p.n; k++) {
@@ -216,6 +224,7 @@ START_TEST(plan_order)
 		json_decref(tp);
 		json_decref(t);
 	}
+	plan_free(&p);
 	json_decref(all);
 }
 END_TEST
@@ -225,7 +234,7 @@ START_TEST(plan_policy_drops)
 	json_t *all = providers();
 	json_t *t = tenant("\"modelConfig\":{\"mode\":\"blacklist\",\"list\":[\"beta/gpt-4o\"]}");
 	json_t *tp = plan_tenant_providers(t, all);
-	struct plan p;
+	struct plan p = { 0 };
 	plan_build(&p, t, tp, "gpt-4o", NULL, false);
 	ck_assert_int_eq(plan_apply_policy(&p, t), 1);
 	assert_plan(&p, "alpha");
@@ -235,11 +244,13 @@ START_TEST(plan_policy_drops)
 
 	t = tenant("\"modelConfig\":{\"mode\":\"whitelist\",\"list\":[\"big-model\"]}");
 	tp = plan_tenant_providers(t, all);
+	plan_free(&p);
 	plan_build(&p, t, tp, "gpt-4o", NULL, false);
 	ck_assert_int_eq(plan_apply_policy(&p, t), 2);
 	ck_assert_int_eq(p.n, 0);
 	json_decref(tp);
 	json_decref(t);
+	plan_free(&p);
 	json_decref(all);
 }
 END_TEST

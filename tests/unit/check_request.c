@@ -188,6 +188,25 @@ START_TEST(body_limits)
 	ck_assert_int_eq(request_read_body(req), PRISM_E_TOO_LARGE);
 	fclose(req->cgi_in);
 	request_end(req);
+	big[1024] = '\0';                            /* no length, exactly max_body_size: it fits */
+	begin(big);
+	ck_assert_int_eq(request_read_body(req), PRISM_OK);
+	ck_assert_uint_eq(req->body.len, 1024);
+	ck_assert_int_eq(memcmp(req->body.data, big, 1024), 0);
+	fclose(req->cgi_in);
+	request_end(req);
+	big[1024] = 'x';                             /* one byte more: too large */
+	big[1025] = '\0';
+	begin(big);
+	ck_assert_int_eq(request_read_body(req), PRISM_E_TOO_LARGE);
+	fclose(req->cgi_in);
+	request_end(req);
+	env[2] = "CONTENT_LENGTH=1024";              /* announced and exactly max */
+	begin(big);
+	ck_assert_int_eq(request_read_body(req), PRISM_OK);
+	ck_assert_uint_eq(req->body.len, 1024);
+	fclose(req->cgi_in);
+	request_end(req);
 	env[2] = "CONTENT_LENGTH=100";               /* shorter than announced */
 	begin("{}");
 	ck_assert_int_eq(request_read_body(req), PRISM_E_BAD_REQUEST);

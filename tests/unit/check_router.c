@@ -46,7 +46,7 @@ static enum prism_err
 match(const char *method, const char *path, struct route_match *m)
 {
 	snprintf(req.method, sizeof req.method, "%s", method);
-	snprintf(req.path, sizeof req.path, "%s", path);
+	req.path = path;
 	req.nparams = 0;
 	req.route = NULL;
 	return router_match(table, NT, &req, m);
