@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <malloc.h>
 #include <poll.h>
 #include <pthread.h>
@@ -301,14 +302,21 @@ limit_malloc_arenas(void)
  * `threads`; at c=64 their caches held 2.5-3 MB of a 21 MB worker, for no CPU that could be measured
  * (bench/ANALYSIS.md).  So a server whose GLIBC_TUNABLES names no tcache setting executes itself once more,
  * with glibc.malloc.tcache_count=0 added: the same process, with its pid, arguments and descriptors.  Returns
- * only when it did not: 0 when the operator set tcache, else the exec's errno (the caches then stay, and
- * nothing else changes). */
+ * only when it did not: 0 when the operator set tcache, else an errno (the caches then stay, and nothing
+ * else changes). */
 static int
 exec_without_tcache(char *const *argv)
 {
 	const char *t = getenv("GLIBC_TUNABLES");
 	if (!argv || !argv[0] || (t && strstr(t, "glibc.malloc.tcache")))
 		return 0;
+	/* The file's own path, not /proc/self/exe: the process is named after it (ps, pgrep, killall).  A
+	 * file replaced since the start reads "... (deleted)", which the exec refuses. */
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+	if (n <= 0)
+		return n < 0 ? errno : ENOENT;
+	self[n] = '\0';
 	static const char setting[] = "glibc.malloc.tcache_count=0";
 	char *saved = t ? xstrdup(t) : NULL;
 	char *v = xmalloc((saved ? strlen(saved) + 1 : 0) + sizeof setting);
@@ -316,7 +324,7 @@ exec_without_tcache(char *const *argv)
 	int err = ENOMEM;
 	if (setenv("GLIBC_TUNABLES", v, 1) == 0) {
 		store_mongo_before_exec();
-		execv("/proc/self/exe", argv);
+		execv(self, argv);
 		err = errno;
 		if (saved)
 			setenv("GLIBC_TUNABLES", saved, 1);
@@ -878,7 +886,7 @@ server_run(const struct server_opts *opts)
 	int xerr = cgi ? 0 : exec_without_tcache(opts->argv);
 	apply_logging(cfg);
 	if (xerr)
-		log_info("cannot execute /proc/self/exe again to turn off glibc's per-thread malloc caches: %s",
+		log_info("cannot execute the program again to turn off glibc's per-thread malloc caches: %s",
 			 strerror(xerr));
 	if (FCGX_Init() != 0) {
 		log_error("cannot initialise libfcgi");

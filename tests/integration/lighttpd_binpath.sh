@@ -16,6 +16,7 @@ t_is "lighttpd runs two prism.fcgi processes" "$(pgrep -f "prism.fcgi --config $
 for p in $(pgrep -f "prism.fcgi --config $T_CONF"); do
 	t_like "pid $p runs with the tunable added" "$(tr '\0' ':' <"/proc/$p/environ")" \
 		'(^|:)GLIBC_TUNABLES=glibc\.malloc\.arena_test=8:glibc\.malloc\.tcache_count=0(:|$)'
+	t_is "pid $p is still named prism.fcgi (ps, pgrep, killall)" "$(cat "/proc/$p/comm")" prism.fcgi
 done
 
 t_http "$T_BASE/health"
