@@ -93,6 +93,9 @@ cpu_ticks() {
 	echo "$sum"
 }
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+# The machine's ticks taken by the host ("steal"), and all its ticks, from the cpu line of /proc/stat.
+steal_ticks() { awk '/^cpu / {print $9}' /proc/stat; }
+all_ticks() { awk '/^cpu / {s = 0; for (i = 2; i <= 9; i++) s += $i; print s}' /proc/stat; }
 mb() { awk -v k="$1" 'BEGIN {printf "%.1f", k / 1024}'; }
 # A label for a process of a target: its command name, and whether it is the root or a child.
 plabel() { local c; c=$(cat "/proc/$1/comm" 2>/dev/null || echo gone); echo "$c"; }
@@ -295,6 +298,7 @@ measure_load() {
 		log "$t: c=$c for ${DUR}s"
 		if [ "$c" = 64 ]; then
 			calls0=$(fake_calls)
+			R[$t.steal0]=$(steal_ticks); R[$t.all0]=$(all_ticks)
 			before=$(cpu_ticks $pids)
 			for p in $pids; do R[$t.cpu0.$p]=$(cpu_ticks "$p"); done
 			( while :; do for p in $pids; do echo "$p $(rss_kb "$p")"; done; sleep 0.5; done ) >"$tmp/rss-$t" &
@@ -303,6 +307,7 @@ measure_load() {
 		wrk_run "$t" "$c" "$DUR"
 		if [ "$c" = 64 ]; then
 			after=$(cpu_ticks $pids)
+			R[$t.steal]=$(calc "100 * ($(steal_ticks) - ${R[$t.steal0]}) / ($(all_ticks) - ${R[$t.all0]} + 1)" 1)
 			for p in $pids; do R[$t.cpu.$p]=$(( $(cpu_ticks "$p") - R[$t.cpu0.$p] )); done
 			kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null
 			R[$t.cpu_ticks]=$((after - before))
@@ -522,17 +527,20 @@ done
 echo
 echo "## CPU per request (c=64 run)"
 echo
-echo "| target | processes | requests | upstream calls | CPU-s | CPU-s per 1,000 req | per process | vs floor | result |"
-echo "|---|---|---:|---:|---:|---:|---|---:|---|"
+echo "The last column is the share of the machine's time the host took from it during the run (\"steal\" in"
+echo "/proc/stat): a run with much of it was slowed by other work on the host, and compares less well with the others."
+echo
+echo "| target | processes | requests | upstream calls | CPU-s | CPU-s per 1,000 req | per process | vs floor | result | host steal % |"
+echo "|---|---|---:|---:|---:|---:|---|---:|---|---:|"
 fk=$(ok floor && cpu_per_k floor || echo 0)
 for t in "${TARGETS[@]}"; do
-	ok "$t" || { echo "| $t | not measured | | | | | | | |"; continue; }
+	ok "$t" || { echo "| $t | not measured | | | | | | | | |"; continue; }
 	names=$(for p in ${R[$t.pids]}; do echo "${R[$t.name.$p]}"; done | sort | uniq -c | awk '{printf "%s%s%s", sep, ($1 > 1 ? $1 "x " : ""), $2; sep=", "}')
 	k=$(cpu_per_k "$t"); vs=$( [ "$fk" != 0 ] && calc "$k / $fk" 2 || echo -)
 	res=; [ "$t" = prism ] && [ "$vs" != - ] && res="$(pm "$vs <= 2") (<= 2x floor)"
 	split=$(for p in ${R[$t.pids]}; do printf '%s %s\n' "${R[$t.name.$p]}" "${R[$t.cpu.$p]:-0}"; done |
 		awk -v n="${R[$t.sat_req]}" -v tck="$TCK" '{s[$1] += $2} END {for (k in s) printf "%s%s %.3f", (i++ ? ", " : ""), k, s[k] / tck / n * 1000}')
-	echo "| $t | $names | ${R[$t.sat_req]} | ${R[$t.upstream_calls]} | $(calc "${R[$t.cpu_ticks]} / $TCK" 2) | $k | $split | $vs | $res |"
+	echo "| $t | $names | ${R[$t.sat_req]} | ${R[$t.upstream_calls]} | $(calc "${R[$t.cpu_ticks]} / $TCK" 2) | $k | $split | $vs | $res | ${R[$t.steal]:-} |"
 done
 echo
 echo "## Streaming: time to first token and gaps between tokens"
