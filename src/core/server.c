@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -302,13 +303,17 @@ limit_malloc_arenas(void)
  * `threads`; at c=64 their caches held 2.5-3 MB of a 21 MB worker, for no CPU that could be measured
  * (bench/ANALYSIS.md).  So a server whose GLIBC_TUNABLES names no tcache setting executes itself once more,
  * with glibc.malloc.tcache_count=0 added: the same process, with its pid, arguments and descriptors.  Returns
- * only when it did not: 0 when the operator set tcache, else an errno (the caches then stay, and nothing
- * else changes). */
+ * only when it did not: 0 when the operator set tcache or the process runs with raised privileges, else an
+ * errno (the caches then stay, and nothing else changes). */
 static int
 exec_without_tcache(char *const *argv)
 {
 	const char *t = getenv("GLIBC_TUNABLES");
 	if (!argv || !argv[0] || (t && strstr(t, "glibc.malloc.tcache")))
+		return 0;
+	/* Started with raised privileges (setuid, file capabilities), glibc reads tunables only in part and
+	 * may drop the variable: the second image could not tell it had been executed already. */
+	if (getauxval(AT_SECURE))
 		return 0;
 	/* The file's own path, not /proc/self/exe: the process is named after it (ps, pgrep, killall).  A
 	 * file replaced since the start reads "... (deleted)", which the exec refuses. */

@@ -47,4 +47,50 @@ for _ in $(seq 1 50); do
 	sleep 0.1
 done
 t_is "prism.fcgi exits with lighttpd" "$gone" 1
+
+# As an unprivileged user (the usual deployment) the program executes itself again too; started with
+# raised privileges (here a file capability), for which glibc reads tunables only in part and drops
+# GLIBC_TUNABLES, it must not: the second image would not know it was one, and start a third.
+# nobody_setup NAME: a configuration and a copy of prism.fcgi of its own in $T_TMP/NAME, for uid 65534.
+nobody_setup() {
+	local d=$T_TMP/$1
+	mkdir -p "$d/data" "$d/run"
+	"$PRISMCTL" init --config "$d/prism.conf" --data-dir "$d/data" --run-dir "$d/run" --force >/dev/null || return 1
+	echo "shm_name = /${T_SHM}$1" >>"$d/prism.conf"
+	cp "$PRISM_FCGI" "$d/prism.fcgi"
+	chown -R 65534:65534 "$d"     # (before any setcap: a chown clears capabilities)
+}
+# nobody_start NAME: starts that copy as uid 65534; sets NB_PID; 1 when it does not say it listens in 10 s.
+nobody_start() {
+	local d=$T_TMP/$1 i
+	setpriv --reuid=65534 --regid=65534 --clear-groups "$d/prism.fcgi" --config "$d/prism.conf" \
+		--listen "unix:$d/run/prism.sock" --processes 1 --threads 2 >"$d/log" 2>&1 &
+	NB_PID=$!
+	t_track "$NB_PID"
+	for i in $(seq 1 100); do
+		grep -q "\[$NB_PID\] info: prism.fcgi .* listening on" "$d/log" && return 0
+		kill -0 "$NB_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	t_diag "$(cat "$d/log")"
+	return 1
+}
+tunables_of() { tr '\0' '\n' <"/proc/$1/environ" | sed -n 's/^GLIBC_TUNABLES=//p'; }
+chmod 711 "$T_TMP"
+if nobody_setup plain && nobody_start plain; then
+	t_is "as an unprivileged user: executed again with the caches off" "$(tunables_of "$NB_PID")" \
+		glibc.malloc.tcache_count=0
+else
+	t_fail "as an unprivileged user: started"
+fi
+if nobody_setup cap && command -v setcap >/dev/null 2>&1 &&
+	setcap cap_net_bind_service+ep "$T_TMP/cap/prism.fcgi" 2>/dev/null; then
+	if nobody_start cap; then
+		t_is "with a file capability: started once, GLIBC_TUNABLES not set" "$(tunables_of "$NB_PID")" ""
+	else
+		t_fail "with a file capability: started (and not executing itself again and again)"
+	fi
+else
+	echo "ok $((T_N + 1)) # SKIP setcap is not installed or cannot set a capability"; T_N=$((T_N + 1))
+fi
 t_done
