@@ -40,7 +40,6 @@
 #define PLAN_MAX_CANDIDATES 16
 #define PLAN_MAX_MODEL 256            /* a model id, bytes */
 #define PLAN_MAX_SLUG 64              /* a provider slug, bytes */
-#define PLAN_MAX_URL 2048             /* = PROVIDER_MAX_URL of the admin API */
 
 /* The canonical tier order (one for the whole program): micro < minimal < low < ... < critical. */
 int plan_tier_index(const char *tier);     /* -1 when unknown or NULL */
