@@ -750,6 +750,43 @@ op_insert(struct store *s, enum store_coll coll, json_t *doc, char *id_out, char
 	return e ? e : insert_one(c, coll, doc, id_out, err, errlen);
 }
 
+/* The i-th document of a batch, inserted on c. */
+typedef enum prism_err (*insert_nth_fn)(struct conn *c, enum store_coll coll, const void *docs, size_t i,
+					char *err, size_t errlen);
+
+/* Inserts the n documents of docs in one transaction: all or none. */
+static enum prism_err
+insert_batch(struct store *s, enum store_coll coll, insert_nth_fn nth, const void *docs, size_t n, char *err,
+	     size_t errlen)
+{
+	struct conn *c;
+	enum prism_err e = conn_open(SS(s), &c, err, errlen);
+	if (e)
+		return e;
+	if ((e = exec_sql(c, "BEGIN IMMEDIATE", err, errlen)))
+		return e;
+	for (size_t i = 0; i < n && !e; i++)
+		e = nth(c, coll, docs, i, err, errlen);
+	if (!e)
+		e = exec_sql(c, "COMMIT", err, errlen);
+	if (e)
+		rollback(c);
+	return e;
+}
+
+static enum prism_err
+insert_nth_doc(struct conn *c, enum store_coll coll, const void *docs, size_t i, char *err, size_t errlen)
+{
+	return insert_one(c, coll, json_array_get(docs, i), NULL, err, errlen);
+}
+
+static enum prism_err
+insert_nth_text(struct conn *c, enum store_coll coll, const void *docs, size_t i, char *err, size_t errlen)
+{
+	const struct store_text *t = (const struct store_text *)docs + i;
+	return insert_text(c, coll, t->id, t->json, err, errlen);
+}
+
 static enum prism_err
 op_insert_many(struct store *s, enum store_coll coll, json_t *docs, char *err, size_t errlen)
 {
@@ -757,24 +794,7 @@ op_insert_many(struct store *s, enum store_coll coll, json_t *docs, char *err, s
 		snprintf(err, errlen, "insert_many needs an array");
 		return PRISM_E_BAD_REQUEST;
 	}
-	struct conn *c;
-	enum prism_err e = conn_open(SS(s), &c, err, errlen);
-	if (e)
-		return e;
-	if ((e = exec_sql(c, "BEGIN IMMEDIATE", err, errlen)))
-		return e;
-	size_t i;
-	json_t *doc;
-	json_array_foreach(docs, i, doc) {
-		if ((e = insert_one(c, coll, doc, NULL, err, errlen))) {
-			rollback(c);
-			return e;
-		}
-	}
-	e = exec_sql(c, "COMMIT", err, errlen);
-	if (e)
-		rollback(c);
-	return e;
+	return insert_batch(s, coll, insert_nth_doc, docs, json_array_size(docs), err, errlen);
 }
 
 /* store_insert_texts: the texts are stored as they are (their producer made them with jansson). */
@@ -788,19 +808,7 @@ op_insert_texts(struct store *s, enum store_coll coll, const struct store_text *
 			return PRISM_E_BAD_REQUEST;
 		}
 	}
-	struct conn *c;
-	enum prism_err e = conn_open(SS(s), &c, err, errlen);
-	if (e)
-		return e;
-	if ((e = exec_sql(c, "BEGIN IMMEDIATE", err, errlen)))
-		return e;
-	for (size_t i = 0; i < n && !e; i++)
-		e = insert_text(c, coll, docs[i].id, docs[i].json, err, errlen);
-	if (!e)
-		e = exec_sql(c, "COMMIT", err, errlen);
-	if (e)
-		rollback(c);
-	return e;
+	return insert_batch(s, coll, insert_nth_text, docs, n, err, errlen);
 }
 
 static enum prism_err
