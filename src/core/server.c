@@ -414,6 +414,28 @@ pool_reap(void)
 	pthread_mutex_unlock(&pool.lock);
 }
 
+/* Has the web server's input of this request ended (its empty FCGI_STDIN record read, without an error)?  A
+ * handler reads exactly CONTENT_LENGTH bytes, or nothing (GET), and the record that ends the input then
+ * waits unread: usually in libfcgi's buffer already, where reading it costs no system call.  It is read
+ * here with the socket non-blocking, so a peer that has not sent it yet cannot hold the thread; any data
+ * beyond the input's end (a protocol error) leaves the input open and the close to libfcgi's careful way. */
+static bool
+input_ended(FCGX_Request *fr)
+{
+	if (FCGX_HasSeenEOF(fr->in) != EOF) {
+		int fl = fcntl(fr->ipcFd, F_GETFL);
+		if (fl < 0 || fcntl(fr->ipcFd, F_SETFL, fl | O_NONBLOCK) < 0)
+			return false;
+		char one;
+		int n = FCGX_GetStr(&one, 1, fr->in);
+		if (fcntl(fr->ipcFd, F_SETFL, fl) < 0)
+			return false;
+		if (n != 0)
+			return false;
+	}
+	return FCGX_GetError(fr->in) == 0 && FCGX_HasSeenEOF(fr->in) == EOF;
+}
+
 static void *
 thread_main(void *arg)
 {
@@ -486,7 +508,7 @@ thread_main(void *arg)
 		 * too, so that unread input cannot turn into a TCP reset that loses the answer.  On a unix socket
 		 * whose input was read to the end there is nothing to lose: close at once (a detached request is
 		 * closed without that wait). */
-		if (pool.unix_socket && !fr.keepConnection && fr.in && FCGX_HasSeenEOF(fr.in) == EOF)
+		if (pool.unix_socket && !fr.keepConnection && fr.in && input_ended(&fr))
 			FCGX_Detach(&fr);
 		FCGX_Finish_r(&fr);
 		/* The thread may wait long for its next request: its store connection serves others meanwhile. */
