@@ -13,6 +13,7 @@
 
 #include <curl/curl.h>
 
+#include "providers/h1client.h"
 #include "providers/sse.h"
 #include "util/buf.h"
 #include "util/clock.h"
@@ -79,6 +80,7 @@ openai_compat_pool_clear(void)
 	while (oa_nidle > 0)
 		curl_easy_cleanup(oa_idle[--oa_nidle]);
 	pthread_mutex_unlock(&oa_lock);
+	h1_pool_clear();
 }
 
 /* --- one transfer ----------------------------------------------------------------------------------------- */
@@ -103,7 +105,8 @@ enum oa_stop {
 };
 
 struct xfer {
-	CURL *c;
+	CURL *c;                               /* NULL: the exchange goes through h1client */
+	struct h1_result h1;
 	const struct provider_target *t;
 	const struct provider_stream_cb *cb;   /* NULL: not streaming */
 	struct provider_result *out;
@@ -349,8 +352,9 @@ is_json_type(const char *ct)
 static void
 choose_mode(struct xfer *x)
 {
-	long st = 0;
-	curl_easy_getinfo(x->c, CURLINFO_RESPONSE_CODE, &st);
+	long st = x->h1.status;
+	if (x->c)
+		curl_easy_getinfo(x->c, CURLINFO_RESPONSE_CODE, &st);
 	if (st < 200 || st > 299) {
 		x->mode = M_ERROR;
 		x->body.max = PROVIDER_MAX_ERROR_BODY;
@@ -410,37 +414,68 @@ on_write(char *data, size_t size, size_t nmemb, void *ud)
 	return 0;
 }
 
-static int
-on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+/* The timers of an exchange: first byte, idle gap, the linger after [DONE].  sent_at: monotonic ms the
+ * request began to go out, -1 while connecting.  False: stop (x->stop says why). */
+static bool
+timers_ok(struct xfer *x, int64_t sent_at)
 {
-	struct xfer *x = ud;
 	int64_t now = clock_monotonic_ms();
 	if (x->done) {
 		if (now - x->done_at < PROVIDER_DONE_LINGER_MS)
-			return 0;
+			return true;
 		x->stop = ST_DONE_LINGER;
-		return 1;
+		return false;
 	}
 	if (x->first_byte_at < 0) {
 		/* The first-byte clock starts when the request is on its way (connecting has its own timeout). */
-		curl_off_t pre = 0;
-		if (curl_easy_getinfo(x->c, CURLINFO_PRETRANSFER_TIME_T, &pre) != CURLE_OK)
-			pre = 0;
-		if (pre <= 0 && ulnow <= 0)
-			return 0;
-		if (now - (x->t0 + (int64_t)(pre / 1000)) <= x->first_byte_limit)
-			return 0;
+		if (sent_at < 0 || now - sent_at <= x->first_byte_limit)
+			return true;
 		x->stop = ST_FIRST_BYTE;
-		return 1;
+		return false;
 	}
 	/* Once the answer has its finish_reason only the usage chunk and [DONE] are missing: a provider that
 	 * sends neither and keeps the connection open does not hold the client for a whole idle timeout. */
 	long limit = x->out->finish_reason[0] && x->idle_limit > PROVIDER_FINISH_LINGER_MS ? PROVIDER_FINISH_LINGER_MS
 											    : x->idle_limit;
 	if (now - x->last_byte_at <= limit)
-		return 0;
+		return true;
 	x->stop = ST_IDLE;
-	return 1;
+	return false;
+}
+
+static int
+on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+	struct xfer *x = ud;
+	int64_t sent_at = -1;
+	if (x->first_byte_at < 0 && !x->done) {
+		curl_off_t pre = 0;
+		if (curl_easy_getinfo(x->c, CURLINFO_PRETRANSFER_TIME_T, &pre) != CURLE_OK)
+			pre = 0;
+		if (pre > 0 || ulnow > 0)
+			sent_at = x->t0 + (int64_t)(pre / 1000);
+	}
+	return timers_ok(x, sent_at) ? 0 : 1;
+}
+
+/* The h1client callbacks: the same handlers as libcurl's. */
+static bool
+h1_on_header(void *ud, const char *line, size_t n)
+{
+	return on_header((char *)line, 1, n, ud) == n;
+}
+
+static bool
+h1_on_body(void *ud, const char *data, size_t n)
+{
+	return on_write((char *)data, 1, n, ud) == n;
+}
+
+static bool
+h1_on_tick(void *ud)
+{
+	struct xfer *x = ud;
+	return timers_ok(x, x->h1.sent_at);
 }
 
 /* --- request headers ---------------------------------------------------------------------------------------- */
@@ -610,8 +645,9 @@ curl_failure(const struct xfer *x, CURLcode rc, const char *curlerr, long status
 	const char *raw = curlerr[0] ? curlerr : curl_easy_strerror(rc);
 	provider_excerpt(raw, strlen(raw), api_key_of(x->t), why, sizeof why);
 	if (rc == CURLE_OPERATION_TIMEDOUT) {
-		curl_off_t conn = 0;
-		curl_easy_getinfo(x->c, CURLINFO_CONNECT_TIME_T, &conn);
+		curl_off_t conn = x->h1.connected;
+		if (x->c)
+			curl_easy_getinfo(x->c, CURLINFO_CONNECT_TIME_T, &conn);
 		if (conn <= 0 && x->first_byte_at < 0)
 			return fail(out, PE_TIMEOUT, "connect timeout (%s)", why);
 		return fail(out, PE_TIMEOUT, "total timeout (%s)", why);
@@ -643,6 +679,98 @@ curl_failure(const struct xfer *x, CURLcode rc, const char *curlerr, long status
 	}
 }
 
+static long
+connect_limit(const struct provider_target *t)
+{
+	return t->connect_timeout_ms > 0 ? t->connect_timeout_ms : PROVIDER_DEFAULT_CONNECT_MS;
+}
+
+static long
+total_limit(const struct provider_target *t)
+{
+	return t->total_timeout_ms > 0 ? t->total_timeout_ms : PROVIDER_DEFAULT_TOTAL_MS;
+}
+
+/* The exchange through libcurl: everything h1client does not take (TLS, a proxy, a host name). */
+static CURLcode
+curl_exchange(struct xfer *x, const char *url, const char *post, size_t post_len, struct curl_slist *headers,
+	      char *curlerr, long *status)
+{
+	const struct provider_target *t = x->t;
+	if (!(x->c = handle_get())) {
+		snprintf(curlerr, CURL_ERROR_SIZE, "cannot start a transfer");
+		return CURLE_OUT_OF_MEMORY;
+	}
+	CURL *c = x->c;
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	if (post) {
+		curl_easy_setopt(c, CURLOPT_POST, 1L);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, post);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)post_len);
+	} else {
+		curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+	}
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+	curlx_basics(c, curlerr);
+	curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+	curlx_http_only(c);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, connect_limit(t));
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, total_limit(t));
+	if (t->http_proxy && *t->http_proxy) {
+		curl_easy_setopt(c, CURLOPT_PROXY, t->http_proxy);
+		/* ... for every host: the environment's no_proxy does not apply either. */
+		curl_easy_setopt(c, CURLOPT_NOPROXY, "");
+		/* A proxy's CONNECT answer is no byte of the provider's answer (first-byte timer). */
+		curl_easy_setopt(c, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
+	} else {
+		/* The provider's route is its own setting: never one from the environment. */
+		curl_easy_setopt(c, CURLOPT_PROXY, "");
+		curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+	}
+	curlx_tls(c, t->tls_verify, t->ca_file);
+	/* Compressed streams can sit in a proxy's or the server's compressor; plain text flows event by event. */
+	if (!x->cb)
+		curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, x);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, x);
+	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(c, CURLOPT_XFERINFODATA, x);
+	CURLcode rc = curl_easy_perform(c);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+	return rc;
+}
+
+/* The exchange through h1client (a plain http:// URL to an address, no proxy), its outcome in libcurl's
+ * terms so that both are judged alike. */
+static CURLcode
+h1_exchange(struct xfer *x, const struct h1_url *u, const char *post, size_t post_len,
+	    const struct curl_slist *headers, char *curlerr, long *status)
+{
+	struct h1_request rq = {
+		.url = u, .method = post ? "POST" : "GET", .headers = headers, .body = post, .body_len = post_len,
+		.t0 = x->t0, .connect_timeout_ms = connect_limit(x->t), .total_timeout_ms = total_limit(x->t),
+	};
+	struct h1_callbacks cb = { h1_on_header, h1_on_body, h1_on_tick, x };
+	enum h1_err e = h1_perform(&rq, &cb, &x->h1);
+	*status = x->h1.status;
+	snprintf(curlerr, CURL_ERROR_SIZE, "%s", x->h1.error);
+	switch (e) {
+	case H1_OK: return CURLE_OK;
+	case H1_CONNECT: return CURLE_COULDNT_CONNECT;
+	case H1_CONNECT_TIMEOUT:
+	case H1_TIMEOUT: return CURLE_OPERATION_TIMEDOUT;
+	case H1_SEND: return CURLE_SEND_ERROR;
+	case H1_RECV: return x->h1.bytes_in ? CURLE_PARTIAL_FILE : CURLE_GOT_NOTHING;
+	case H1_PROTOCOL: return x->h1.status ? CURLE_RECV_ERROR : CURLE_WEIRD_SERVER_REPLY;
+	case H1_ABORTED: return CURLE_ABORTED_BY_CALLBACK;
+	}
+	return CURLE_RECV_ERROR;
+}
+
 /* One HTTP exchange: POST post (NULL: GET) to url.  On a non-streaming success out->body holds the answer. */
 static enum prism_err
 perform(const struct provider_target *t, const char *url, const char *post, size_t post_len,
@@ -652,6 +780,7 @@ perform(const struct provider_target *t, const char *url, const char *post, size
 		.t = t, .cb = cb, .out = out, .first_byte_at = -1, .last_byte_at = -1, .done_at = -1,
 		.first_byte_limit = t->first_byte_timeout_ms > 0 ? t->first_byte_timeout_ms : PROVIDER_DEFAULT_FIRST_BYTE_MS,
 		.idle_limit = t->idle_timeout_ms > 0 ? t->idle_timeout_ms : PROVIDER_DEFAULT_IDLE_MS,
+		.h1 = { .sent_at = -1 },
 	};
 	struct curl_slist *headers = NULL;
 	char curlerr[CURL_ERROR_SIZE] = "";
@@ -666,54 +795,20 @@ perform(const struct provider_target *t, const char *url, const char *post, size
 		e = fail(out, e == PRISM_E_CONFIG ? PE_AUTH : PE_CONNECT, "%s", err);
 		goto out;
 	}
-	if (!(x.c = handle_get())) {
-		e = fail(out, PE_CONNECT, "cannot start a transfer");
-		goto out;
-	}
-	CURL *c = x.c;
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	if (post) {
-		curl_easy_setopt(c, CURLOPT_POST, 1L);
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, post);
-		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)post_len);
-	} else {
-		curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
-	}
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-	curlx_basics(c, curlerr);
-	curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
-	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-	curlx_http_only(c);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
-			 t->connect_timeout_ms > 0 ? t->connect_timeout_ms : PROVIDER_DEFAULT_CONNECT_MS);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, t->total_timeout_ms > 0 ? t->total_timeout_ms : PROVIDER_DEFAULT_TOTAL_MS);
-	if (t->http_proxy && *t->http_proxy) {
-		curl_easy_setopt(c, CURLOPT_PROXY, t->http_proxy);
-		/* ... for every host: the environment's no_proxy does not apply either. */
-		curl_easy_setopt(c, CURLOPT_NOPROXY, "");
-		/* A proxy's CONNECT answer is no byte of the provider's answer (first-byte timer). */
-		curl_easy_setopt(c, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
-	} else {
-		/* The provider's route is its own setting: never one from the environment. */
-		curl_easy_setopt(c, CURLOPT_PROXY, "");
-		curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
-	}
-	curlx_tls(c, t->tls_verify, t->ca_file);
-	/* Compressed streams can sit in a proxy's or the server's compressor; plain text flows event by event. */
-	if (!cb)
-		curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
-	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(c, CURLOPT_HEADERDATA, &x);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &x);
-	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
-	curl_easy_setopt(c, CURLOPT_XFERINFODATA, &x);
 
 	x.t0 = clock_monotonic_ms();
-	CURLcode rc = curl_easy_perform(c);
 	long status = 0;
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	struct h1_url hu;
+	CURLcode rc;
+	if (!(t->http_proxy && *t->http_proxy) && h1_url_parse(url, &hu)) {
+		rc = h1_exchange(&x, &hu, post, post_len, headers, curlerr, &status);
+	} else {
+		rc = curl_exchange(&x, url, post, post_len, headers, curlerr, &status);
+		if (rc == CURLE_OUT_OF_MEMORY && !x.c) {
+			e = fail(out, PE_CONNECT, "cannot start a transfer");
+			goto out;
+		}
+	}
 	out->http_status = (int)status;
 	if (x.mode == M_SSE && x.stop == ST_NONE && rc == CURLE_OK)
 		sse_finish(&x.sse, on_sse_event, &x, NULL);
