@@ -1446,6 +1446,57 @@ cost_info(const struct gw_call *c)
 	return ci;
 }
 
+/* The gateway's members of a non-streaming answer: cost_info, auto_routing, context_fallback, session_id. */
+static void
+add_members(struct gw_call *c, json_t *body)
+{
+	json_object_set_new(body, "cost_info", cost_info(c));
+	if (c->auto_routed)
+		json_object_set_new(body, "auto_routing", auto_routing_json(c));
+	if (c->context_fallback)
+		json_object_set_new(body, "context_fallback",
+				    json_pack("{s:s, s:s, s:s}", "original_model", c->original_model, "fallback_model",
+					      c->model, "reason", "context_length_exceeded"));
+	json_object_set_new(body, "session_id", json_string(c->session_id));
+}
+
+/* A clean answer with its usage and nothing to strip (jscan read it): the gateway's members go into the
+ * text as it came, after the provider's own, as the tree's serialisation would put them. */
+static enum prism_err
+enrich_text(struct gw_call *c, const struct provider_result *r)
+{
+	c->in_tokens = r->prompt_tokens;
+	c->out_tokens = r->completion_tokens;
+	compute_cost(c);
+	compute_baseline(c);
+	json_t *extra = json_object();
+	add_members(c, extra);
+	size_t xlen = 0;
+	char *x = json_dumps(extra, JSON_COMPACT | JSON_REAL_PRECISION(15));
+	json_decref(extra);
+	if (!x || (xlen = strlen(x)) < 2)
+		return call_fail(c, 500, "internal_error", "internal_error", "out of memory");
+	/* x is {...}: its members go before the answer's closing brace. */
+	size_t at = r->scan.close_at, n = at + 1 + (xlen - 2) + (r->body_len - at);
+	char *out = xmalloc(n + 1);
+	memcpy(out, r->body_text, at);
+	size_t o = at;
+	if (!r->scan.empty)
+		out[o++] = ',';
+	memcpy(out + o, x + 1, xlen - 2);
+	o += xlen - 2;
+	memcpy(out + o, r->body_text + at, r->body_len - at);
+	o += r->body_len - at;
+	free(x);
+	c->status = 200;
+	resp_status(c->req, 200);
+	bool ok = resp_body(c->req, "application/json; charset=utf-8", out, o);
+	free(out);
+	if (!ok)
+		mark_client_gone(c);
+	return PRISM_OK;
+}
+
 static enum prism_err
 stage_enrich(struct gw_call *c)
 {
@@ -1468,7 +1519,9 @@ stage_enrich(struct gw_call *c)
 			mark_client_gone(c);
 		return PRISM_OK;
 	}
-	json_t *body = r->body;
+	if (r->body_text && r->usage_reported && !(c->ep == GW_EP_CHAT && c->strip_thinking && r->scan.reasoning))
+		return enrich_text(c, r);
+	json_t *body = provider_result_json(r);
 	r->body = NULL;
 	if (!json_is_object(body)) {
 		json_decref(body);
@@ -1494,14 +1547,7 @@ stage_enrich(struct gw_call *c)
 		relay_strip_completion(body);
 	compute_cost(c);
 	compute_baseline(c);
-	json_object_set_new(body, "cost_info", cost_info(c));
-	if (c->auto_routed)
-		json_object_set_new(body, "auto_routing", auto_routing_json(c));
-	if (c->context_fallback)
-		json_object_set_new(body, "context_fallback",
-				    json_pack("{s:s, s:s, s:s}", "original_model", c->original_model, "fallback_model",
-					      c->model, "reason", "context_length_exceeded"));
-	json_object_set_new(body, "session_id", json_string(c->session_id));
+	add_members(c, body);
 	c->status = 200;
 	if (!resp_json(c->req, 200, body))
 		mark_client_gone(c);

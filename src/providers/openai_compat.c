@@ -866,6 +866,15 @@ perform(const struct provider_target *t, const char *url, const char *post, size
 			e = fail(out, PE_CUT, "the stream ended without [DONE] or a finish_reason");
 		goto out;
 	}
+	if (!cb && post && jscan_answer(buf_cstr(&x.body), x.body.len, &out->scan)) {
+		/* A clean answer: kept as text, read without a tree (the gateway adds its members to the text). */
+		out->prompt_tokens = out->scan.prompt_tokens;
+		out->completion_tokens = out->scan.completion_tokens;
+		out->usage_reported = out->scan.usage_reported;
+		memcpy(out->finish_reason, out->scan.finish_reason, sizeof out->finish_reason);
+		out->body_text = buf_take(&x.body, &out->body_len);
+		goto out;
+	}
 	json_error_t je;
 	root = json_loadb(buf_cstr(&x.body), x.body.len, 0, &je);
 	if (!json_is_object(root) && !(json_is_array(root) && !post)) {

@@ -48,7 +48,16 @@ provider_result_clear(struct provider_result *r)
 	if (!r)
 		return;
 	json_decref(r->body);
+	free(r->body_text);
 	memset(r, 0, sizeof *r);
+}
+
+json_t *
+provider_result_json(struct provider_result *r)
+{
+	if (!r->body && r->body_text)
+		r->body = json_loadb(r->body_text, r->body_len, 0, NULL);
+	return r->body;
 }
 
 const struct provider_ops *

@@ -29,6 +29,7 @@
 #include <jansson.h>
 
 #include "util/err.h"
+#include "util/jscan.h"
 
 #define PROVIDER_DEFAULT_CONNECT_MS 10000L
 #define PROVIDER_DEFAULT_FIRST_BYTE_MS 120000L
@@ -83,7 +84,10 @@ struct provider_result {
 	char message[PROVIDER_MAX_MESSAGE];
 	long retry_after_s;              /* 429/503 Retry-After; 0 = none */
 	long max_tokens_limit;           /* PE_MAX_TOKENS: the limit when the provider says it; else 0 */
-	json_t *body;                    /* non-streaming success: the OpenAI-shaped answer (owned) */
+	json_t *body;                    /* non-streaming success: the OpenAI-shaped answer (owned) ... */
+	char *body_text;                 /* ... or, when jscan read it, the answer as received (owned, NUL-ended) */
+	size_t body_len;
+	struct jscan_answer scan;        /* what jscan read of body_text */
 	long prompt_tokens, completion_tokens;
 	bool usage_reported;             /* the provider sent usage (else the engine estimates) */
 	char finish_reason[32];
@@ -94,6 +98,8 @@ struct provider_result {
 
 /* Frees what a result owns and zeroes it (safe on a zeroed result). */
 void provider_result_clear(struct provider_result *r);
+/* The answer as a tree: body, or body_text parsed (then kept in body).  Borrowed; NULL when none. */
+json_t *provider_result_json(struct provider_result *r);
 
 enum provider_kind { PROVIDER_CHAT = 0, PROVIDER_COMPLETIONS = 1, PROVIDER_EMBEDDINGS = 2 };
 

@@ -804,7 +804,8 @@ classifier_call(const struct classifier_request *rq, struct classifier_outcome *
 			out->output_tokens += r.completion_tokens;
 			out->cost_micro += cost_micro_usd(&price, r.prompt_tokens, r.completion_tokens);
 		}
-		const char *content = e == PRISM_OK && r.errclass == PE_NONE ? reply_content(r.body) : NULL;
+		const char *content =
+			e == PRISM_OK && r.errclass == PE_NONE ? reply_content(provider_result_json(&r)) : NULL;
 		if (content) {
 			out->content = bounded_copy(content);
 			out->ok = true;

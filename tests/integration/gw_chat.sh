@@ -45,7 +45,7 @@ M='{"id":"fake-echo","contextWindow":200000,"maxOutputTokens":1000,"tier":"mediu
    {"id":"fake-401"},{"id":"fake-429"},{"id":"fake-maxtokens"},{"id":"fake-embed"},{"id":"fake-fim"},
    {"id":"fake-context","contextWindow":8192,"tier":"medium"},{"id":"tiny-ctx","contextWindow":60,"tier":"medium"},
    {"id":"hidden-model","visible":false},{"id":"fake-nostream"},{"id":"fake-500"},
-   {"id":"fake-429date"},{"id":"fake-502html"},{"id":"fake-200error"}'
+   {"id":"fake-429date"},{"id":"fake-502html"},{"id":"fake-200error"},{"id":"fake-pretty"}'
 PA=$(mkprov "Prov A" "$UP_A" "$KA" "[$M]")
 PF=$(mkprov "Flaky" "$UP_F" "none" '[{"id":"shared-model"},{"id":"flaky-only"}]')
 PB=$(mkprov "Prov B" "$UP_B" "$KB" '[{"id":"shared-model"}]')
@@ -101,6 +101,15 @@ for p in /v1/chat/completions /api/v1/chat/completions; do
 	t_is "$p selects the key's tenant" "$T_STATUS $(jget choices.0.message.content)" "200 via $p"
 done
 
+# The provider's answer goes out as it came, with the gateway's members added at its end; one that shows
+# reasoning to strip goes through a parse and comes out re-serialised.
+gw $CHAT "$(msg fake-pretty 'as it came')"
+t_is "an indented answer: 200 and its content" "$T_STATUS $(jget choices.0.message.content)" "200 as it came"
+t_like "the provider's text kept (its indentation), the gateway's members after its own" \
+	"$(head -c 40 "$T_TMP/last-body" | tr '\n' '~')" '^\{~  "id": "chatcmpl-fake'
+t_like "cost_info and session_id appended before the closing brace" "$(tail -c 300 "$T_TMP/last-body" | tr '\n' '~')" \
+	'~  \}~,"cost_info":\{"model":"fake-pretty",.*\},"session_id":"[0-9a-f-]{36}"\}~$'
+t_is "and counted from the provider's usage" "$(jeval '[d.cost_info.input_tokens===d.usage.prompt_tokens, d.cost_info.output_tokens===d.usage.completion_tokens, d.cost_info.estimated===undefined].join()')" "true,true,true"
 gw $CHAT "$(msg fake-think 'think')"
 t_is "non-streaming: thinking stripped" "$(jeval '[d.choices[0].message.content, "reasoning_content" in d.choices[0].message].join("|")')" "The answer is 42.|false"
 gw $CHAT "$(msg fake-nousage 'no usage please')"

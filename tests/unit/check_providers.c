@@ -628,10 +628,11 @@ call(const struct provider_target *t, enum provider_kind kind, json_t *req, stru
 	return e;
 }
 
+/* The answer's tree: kept as text when jscan read it, parsed here as the gateway would when it needs to. */
 static const char *
-answer_content(const struct provider_result *r)
+answer_content(struct provider_result *r)
 {
-	const json_t *ch = json_array_get(json_object_get(r->body, "choices"), 0);
+	const json_t *ch = json_array_get(json_object_get(provider_result_json(r), "choices"), 0);
 	const char *s = json_string_value(json_object_get(json_object_get(ch, "message"), "content"));
 	return s ? s : json_string_value(json_object_get(ch, "text"));
 }
@@ -845,6 +846,7 @@ START_TEST(error_table)
 		ck_assert_int_ge(r.retry_after_s, error_cases[_i].retry_min);
 		ck_assert_int_le(r.retry_after_s, error_cases[_i].retry_max);
 		ck_assert_ptr_null(r.body);
+		ck_assert_ptr_null(r.body_text);
 		ck_assert_int_eq(c.n, 0);
 		for (const char *p = r.message; *p; p++)
 			ck_assert_int_ge((unsigned char)*p, 0x20);
@@ -923,7 +925,7 @@ START_TEST(completions_and_embeddings)
 				"suffix", "return x", "max_tokens", 64);
 	ck_assert_int_eq(call(&t, PROVIDER_COMPLETIONS, req, NULL, &r), PRISM_OK);
 	ck_assert_str_eq(answer_content(&r), "[prompt=def f(][suffix=return x]");
-	ck_assert_str_eq(json_string_value(json_object_get(r.body, "object")), "text_completion");
+	ck_assert_str_eq(json_string_value(json_object_get(provider_result_json(&r), "object")), "text_completion");
 	ck_assert(r.usage_reported);
 	provider_result_clear(&r);
 	json_t *all;
@@ -946,7 +948,7 @@ START_TEST(completions_and_embeddings)
 	req = json_pack("{s:s, s:s, s:[s, s]}", "model", "fake-embed", "user", "emb-1", "input", "a", "bb");
 	ck_assert_int_eq(call(&t, PROVIDER_EMBEDDINGS, req, &c, &r), PRISM_OK);
 	ck_assert_int_eq(c.n, 0);
-	const json_t *data = json_object_get(r.body, "data");
+	const json_t *data = json_object_get(provider_result_json(&r), "data");
 	ck_assert_uint_eq(json_array_size(data), 2);
 	ck_assert_uint_eq(json_array_size(json_object_get(json_array_get(data, 1), "embedding")), 8);
 	ck_assert(r.usage_reported);
