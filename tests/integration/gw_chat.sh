@@ -75,7 +75,7 @@ t_is "chat: cost_info" "$(jeval '[d.cost_info.model,d.cost_info.provider,d.cost_
 # the provider's price for the model: 2 and 10 USD per million tokens
 t_is "chat: cost_usd from the provider's price" "$(jeval 'Math.abs(d.cost_info.cost_usd-(d.usage.prompt_tokens*2+d.usage.completion_tokens*10)/1e6)<1e-9')" true
 SID=$(t_header x-session-id)
-t_like "chat: x-session-id header" "$SID" '^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$'
+t_like "chat: x-session-id header, a UUID of version 7" "$SID" '^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$'
 t_is "chat: session_id in the body" "$(jget session_id)" "$SID"
 t_is "the upstream got the bare model and the tenant's provider key" \
 	"$(rec "$T_TMP/A.jsonl" 'r.filter(x=>x.method==="POST").slice(-1).map(x=>JSON.parse(x.body).model+" "+x.headers.authorization)[0]')" "fake-echo Bearer $KA"

@@ -6,11 +6,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "check_main.h"
 #include "gateway/pipeline.h"
 #include "gateway/plan.h"
 #include "gateway/relay.h"
+#include "util/clock.h"
 #include "util/config.h"
 
 #define PA "65a1b2c3d4e5f60718293a01"
@@ -719,11 +721,21 @@ START_TEST(session_ids)
 	ck_assert_str_eq(a, b);                         /* stable for one key */
 	pipeline_session_id(NULL, conv, "k2", "t", b);
 	ck_assert_str_ne(a, b);                         /* never shared across keys */
+	int64_t t0 = clock_realtime_ms();
 	pipeline_session_id(NULL, single, "k1", "t", a);
+	usleep(2000);
 	pipeline_session_id(NULL, single, "k1", "t", b);
-	ck_assert_int_eq(strlen(a), 36);                /* a random UUID v4 */
-	ck_assert_int_eq(a[14], '4');
+	int64_t t1 = clock_realtime_ms();
+	ck_assert_int_eq(strlen(a), 36);                /* a UUID of version 7 */
+	ck_assert_int_eq(a[14], '7');
+	ck_assert_msg(strchr("89ab", a[19]) != NULL, "%s", a);
 	ck_assert_str_ne(a, b);
+	ck_assert_msg(strcmp(a, b) < 0, "%s, then %s", a, b);          /* in the order they were made */
+	char hex[13];
+	snprintf(hex, sizeof hex, "%.8s%.4s", a, a + 9);
+	long long ms = strtoll(hex, NULL, 16);          /* its first 48 bits: the time in milliseconds */
+	ck_assert_int_ge(ms, t0);
+	ck_assert_int_le(ms, t1);
 	json_decref(conv);
 	json_decref(single);
 }
