@@ -415,10 +415,10 @@ pool_reap(void)
 }
 
 /* Has the web server's input of this request ended (its empty FCGI_STDIN record read, without an error)?  A
- * handler reads exactly CONTENT_LENGTH bytes, or nothing (GET), and the record that ends the input then
- * waits unread: usually in libfcgi's buffer already, where reading it costs no system call.  It is read
- * here with the socket non-blocking, so a peer that has not sent it yet cannot hold the thread; any data
- * beyond the input's end (a protocol error) leaves the input open and the close to libfcgi's careful way. */
+ * handler reads exactly CONTENT_LENGTH bytes, and the record that ends the input then waits unread: usually
+ * in libfcgi's buffer already, where reading it costs no system call.  It is read here with the socket
+ * non-blocking, so a peer that has not sent it yet cannot hold the thread; any data beyond the input's end
+ * (a protocol error) leaves the input open and the close to libfcgi's careful way. */
 static bool
 input_ended(FCGX_Request *fr)
 {

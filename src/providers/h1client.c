@@ -19,6 +19,7 @@
 
 #include "util/buf.h"
 #include "util/clock.h"
+#include "util/parse.h"
 #include "util/rand.h"
 #include "util/xalloc.h"
 
@@ -103,6 +104,16 @@ conn_key(const struct h1_url *u, char *key, size_t n)
 	snprintf(key, n, "%s %s", u->host, u->port);
 }
 
+/* pool_lock held: takes entry i out of the pool (the others keep their order, oldest first); its fd. */
+static int
+pool_remove_locked(int i)
+{
+	int fd = pool[i].fd;
+	memmove(&pool[i], &pool[i + 1], (size_t)(npool - i - 1) * sizeof pool[0]);
+	npool--;
+	return fd;
+}
+
 /* An idle connection to key that is still open (nothing to read, no end of stream), most recent first. */
 static int
 pool_take(const char *key)
@@ -115,10 +126,8 @@ pool_take(const char *key)
 		for (int i = npool - 1; i >= 0; i--) {
 			if (strcmp(pool[i].key, key) != 0)
 				continue;
-			fd = pool[i].fd;
 			stale = now - pool[i].since > H1_IDLE_MAX_MS;
-			memmove(&pool[i], &pool[i + 1], (size_t)(npool - i - 1) * sizeof pool[0]);
-			npool--;
+			fd = pool_remove_locked(i);
 			break;
 		}
 		pthread_mutex_unlock(&pool_lock);
@@ -140,16 +149,10 @@ pool_put(int fd, const char *key)
 	pthread_mutex_lock(&pool_lock);
 	/* Connections unused too long go (oldest first in the pool), so that none lingers for a provider no
 	 * longer called. */
-	while (npool > 0 && now - pool[0].since > H1_IDLE_MAX_MS) {
-		stale[nstale++] = pool[0].fd;
-		memmove(&pool[0], &pool[1], (size_t)(npool - 1) * sizeof pool[0]);
-		npool--;
-	}
-	if (npool == H1_POOL_MAX) {
-		drop = pool[0].fd;      /* the one unused longest */
-		memmove(&pool[0], &pool[1], (size_t)(npool - 1) * sizeof pool[0]);
-		npool--;
-	}
+	while (npool > 0 && now - pool[0].since > H1_IDLE_MAX_MS)
+		stale[nstale++] = pool_remove_locked(0);
+	if (npool == H1_POOL_MAX)
+		drop = pool_remove_locked(0);   /* the one unused longest */
 	pool[npool].fd = fd;
 	pool[npool].since = now;
 	snprintf(pool[npool].key, sizeof pool[npool].key, "%s", key);
@@ -180,8 +183,9 @@ ms_left(int64_t deadline)
 }
 
 static enum h1_err
-connect_to(const struct h1_request *rq, int64_t deadline, bool *timed_out, int *out, struct h1_result *res)
+connect_to(const struct h1_request *rq, int64_t deadline, int *out, struct h1_result *res)
 {
+	bool timed_out = false;
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV }, *ai = NULL;
 	int gai = getaddrinfo(rq->url->host, rq->url->port, &hints, &ai);
 	if (gai != 0) {
@@ -207,7 +211,7 @@ connect_to(const struct h1_request *rq, int64_t deadline, bool *timed_out, int *
 		while (n < 0 && errno == EINTR);
 		if (n == 0) {
 			close(fd);
-			*timed_out = true;
+			timed_out = true;
 			break;
 		}
 		socklen_t el = sizeof err;
@@ -228,7 +232,7 @@ connect_to(const struct h1_request *rq, int64_t deadline, bool *timed_out, int *
 		return H1_OK;
 	}
 	freeaddrinfo(ai);
-	if (*timed_out) {
+	if (timed_out) {
 		snprintf(res->error, sizeof res->error, "Connection to %s port %s timed out after %ld milliseconds",
 			 rq->url->host, rq->url->port, rq->connect_timeout_ms);
 		return H1_CONNECT_TIMEOUT;
@@ -448,11 +452,7 @@ chunk_size_line(struct reader *r, const char *l, size_t n)
 	size_t i = 0;
 	unsigned long long v = 0;
 	while (i < n) {
-		char c = l[i];
-		int d = c >= '0' && c <= '9'   ? c - '0'
-			: c >= 'a' && c <= 'f' ? c - 'a' + 10
-			: c >= 'A' && c <= 'F' ? c - 'A' + 10
-					       : -1;
+		int d = parse_hexval((unsigned char)l[i]);
 		if (d < 0)
 			break;
 		if (v > (1ULL << 40))
@@ -644,8 +644,7 @@ h1_perform(const struct h1_request *rq, const struct h1_callbacks *cb, struct h1
 				if (cdeadline > deadline)
 					cdeadline = deadline;
 			}
-			bool timed_out = false;
-			if ((e = connect_to(rq, cdeadline, &timed_out, &fd, res)) != H1_OK)
+			if ((e = connect_to(rq, cdeadline, &fd, res)) != H1_OK)
 				break;
 		}
 		res->connected = true;

@@ -1,9 +1,11 @@
 /* jscan.c -- see jscan.h. */
-#include "config.h"
+#include <config.h> /* the autoconf one, not util/config.h next to this file */
 #include "util/jscan.h"
 
 #include <ctype.h>
 #include <string.h>
+
+#include "util/parse.h"
 
 /* What a value is to the gateway, from where it sits. */
 enum role {
@@ -40,14 +42,8 @@ hex4(const unsigned char *p)
 {
 	int v = 0;
 	for (int i = 0; i < 4; i++) {
-		int c = p[i], d;
-		if (c >= '0' && c <= '9')
-			d = c - '0';
-		else if (c >= 'a' && c <= 'f')
-			d = c - 'a' + 10;
-		else if (c >= 'A' && c <= 'F')
-			d = c - 'A' + 10;
-		else
+		int d = parse_hexval(p[i]);
+		if (d < 0)
 			return -1;
 		v = v * 16 + d;
 	}
@@ -200,23 +196,6 @@ number(struct scan *s, bool *integer, long *value)
 		return true;
 	}
 	return ndigits <= 300 && exp >= -300 && exp <= 300 && (long)ndigits + exp <= 300;
-}
-
-/* Does raw (n bytes) contain word? */
-static bool
-contains(const unsigned char *raw, size_t n, const char *word)
-{
-	size_t wl = strlen(word);
-	for (const unsigned char *p = raw; n >= wl; p++, n--) {
-		const unsigned char *q = memchr(p, word[0], n - wl + 1);
-		if (!q)
-			return false;
-		n -= (size_t)(q - p);
-		p = q;
-		if (memcmp(p, word, wl) == 0)
-			return true;
-	}
-	return false;
 }
 
 static bool
@@ -386,7 +365,7 @@ value(struct scan *s, enum role role)
 		bool escaped;
 		if (!string(s, &raw, &n, &escaped))
 			return false;
-		if (contains(raw, n, "<think") || (escaped && contains(raw, n, "think")))
+		if (memmem(raw, n, "<think", 6) || (escaped && memmem(raw, n, "think", 5)))
 			s->out->reasoning = true;
 		if (role == R_FINISH) {
 			if (escaped)
