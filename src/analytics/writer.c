@@ -289,18 +289,6 @@ inum(const json_t *doc, const char *field)
 	return 0;
 }
 
-/* The UTC day of the record's timestamp (the aggregates belong to the day the request was made, not to
- * the day a replay writes them). */
-static void
-rec_day(const json_t *doc, char day[16])
-{
-	int64_t ms;
-	const char *ts = json_string_value(json_object_get(doc, "timestamp"));
-	if (!ts || clock_parse_iso8601(ts, &ms) != 0)
-		ms = clock_realtime_ms();
-	clock_utc_day(ms, day, 16);
-}
-
 /* What one record adds to one aggregate, summed over a batch in C and turned into the upsert's document
  * once per key. */
 struct agg_sum {
@@ -358,49 +346,77 @@ agg_add(const struct logrec *lr, struct agg_sum *a)
 	a->dur_count += lr->dur > 0;
 }
 
+/* The record of a RequestLog given as its text without _id (tl bytes) and its keys; NULL without memory. */
+static struct logrec *
+logrec_of(const struct analytics_keys *k, const char *text, size_t tl)
+{
+	const char *model = k->model && *k->model ? k->model : "none";
+	const char *category = k->category && *k->category ? k->category : NULL;
+	const char *user = k->user && *k->user ? k->user : NULL;
+	size_t ml = strlen(model) + 1, cl = category ? strlen(category) + 1 : 0, ul = user ? strlen(user) + 1 : 0;
+	size_t rl = k->tier ? strlen(k->tier) + 1 : 0;
+	struct logrec *lr = malloc(sizeof *lr + tl + 1 + ml + cl + ul + rl);
+	if (!lr)
+		return NULL;
+	snprintf(lr->id, sizeof lr->id, "%s", k->id);
+	snprintf(lr->tenant, sizeof lr->tenant, "%s", k->tenant);
+	clock_utc_day(k->time_ms, lr->day, sizeof lr->day);
+	lr->error = k->error;
+	lr->auto_routed = k->auto_routed;
+	lr->actual = k->actual;
+	lr->baseline = k->baseline;
+	lr->saved = k->saved;
+	lr->routing = k->routing;
+	lr->input = k->input;
+	lr->output = k->output;
+	lr->dur = k->dur;
+	char *p = lr->text;
+	memcpy(p, text, tl);
+	p[tl] = '\0';
+	p += tl + 1;
+	lr->model = memcpy(p, model, ml);
+	p += ml;
+	lr->category = category ? memcpy(p, category, cl) : NULL;
+	p += cl;
+	lr->user = user ? memcpy(p, user, ul) : NULL;
+	p += ul;
+	lr->tier = k->tier ? memcpy(p, k->tier, rl) : NULL;
+	return lr;
+}
+
 /* The record of a RequestLog whose _id and tenantId are valid (doc is consumed); NULL without memory. */
 static struct logrec *
 logrec_make(json_t *doc)
 {
-	const char *model = str_nonempty(doc, "routedModel");
-	if (!model)
-		model = "none";
-	const char *category = str_nonempty(doc, "category"), *user = str_nonempty(doc, "userName");
-	const char *tier = json_string_value(json_object_get(doc, "costTier"));
+	json_t *b = json_object_get(doc, "baselineCostUsd"), *sv = json_object_get(doc, "savedUsd");
+	int64_t ms;
+	const char *ts = json_string_value(json_object_get(doc, "timestamp"));
+	if (!ts || clock_parse_iso8601(ts, &ms) != 0)
+		ms = clock_realtime_ms();   /* the aggregates belong to the day the request was made */
 	char id[25];
 	snprintf(id, sizeof id, "%s", json_string_value(json_object_get(doc, "_id")));
+	struct analytics_keys k = {
+		.id = id,
+		.tenant = json_string_value(json_object_get(doc, "tenantId")),
+		.time_ms = ms,
+		.error = rec_is_error(doc),
+		.auto_routed = json_is_true(json_object_get(doc, "isAutoRouted")),
+		.actual = num(doc, "actualCostUsd"),
+		.routing = num(doc, "routingCostUsd"),
+		.input = inum(doc, "inputTokens"),
+		.output = inum(doc, "outputTokens"),
+		.dur = inum(doc, "durationMs"),
+		.model = str_nonempty(doc, "routedModel"),
+		.category = str_nonempty(doc, "category"),
+		.tier = json_string_value(json_object_get(doc, "costTier")),
+		.user = str_nonempty(doc, "userName"),
+	};
+	k.baseline = json_is_number(b) ? json_number_value(b) : k.actual;
+	k.saved = json_is_number(sv) ? json_number_value(sv) : k.baseline - k.actual;
 	json_object_del(doc, "_id");
 	json_object_del(doc, "__v");
 	char *text = json_dumps(doc, JSON_COMPACT);
-	size_t tl = text ? strlen(text) + 1 : 0, ml = strlen(model) + 1;
-	size_t cl = category ? strlen(category) + 1 : 0, ul = user ? strlen(user) + 1 : 0;
-	size_t rl = tier ? strlen(tier) + 1 : 0;
-	struct logrec *lr = text ? malloc(sizeof *lr + tl + ml + cl + ul + rl) : NULL;
-	if (lr) {
-		memcpy(lr->id, id, sizeof id);
-		snprintf(lr->tenant, sizeof lr->tenant, "%s", json_string_value(json_object_get(doc, "tenantId")));
-		rec_day(doc, lr->day);
-		lr->error = rec_is_error(doc);
-		lr->auto_routed = json_is_true(json_object_get(doc, "isAutoRouted"));
-		lr->actual = num(doc, "actualCostUsd");
-		json_t *b = json_object_get(doc, "baselineCostUsd"), *sv = json_object_get(doc, "savedUsd");
-		lr->baseline = json_is_number(b) ? json_number_value(b) : lr->actual;
-		lr->saved = json_is_number(sv) ? json_number_value(sv) : lr->baseline - lr->actual;
-		lr->routing = num(doc, "routingCostUsd");
-		lr->input = inum(doc, "inputTokens");
-		lr->output = inum(doc, "outputTokens");
-		lr->dur = inum(doc, "durationMs");
-		char *p = lr->text;
-		memcpy(p, text, tl);
-		p += tl;
-		lr->model = memcpy(p, model, ml);
-		p += ml;
-		lr->category = category ? memcpy(p, category, cl) : NULL;
-		p += cl;
-		lr->user = user ? memcpy(p, user, ul) : NULL;
-		p += ul;
-		lr->tier = tier ? memcpy(p, tier, rl) : NULL;
-	}
+	struct logrec *lr = text ? logrec_of(&k, text, strlen(text)) : NULL;
 	free(text);
 	json_decref(doc);
 	return lr;
@@ -1399,6 +1415,8 @@ validate(json_t *doc)
 	return true;
 }
 
+static void submit(struct logrec *lr);
+
 void
 analytics_submit(json_t *requestlog)
 {
@@ -1407,7 +1425,24 @@ analytics_submit(json_t *requestlog)
 		count_dropped(1, "a RequestLog without a valid _id or tenantId");
 		return;
 	}
-	struct logrec *lr = logrec_make(requestlog);
+	submit(logrec_make(requestlog));
+}
+
+void
+analytics_submit_text(const struct analytics_keys *k, const char *text, size_t len)
+{
+	if (!store_id_valid(k->id) || !store_id_valid(k->tenant) || len < 2 || text[0] != '{' ||
+	    text[len - 1] != '}' || memchr(text, '\n', len)) {
+		count_dropped(1, "a RequestLog without a valid _id or tenantId");
+		return;
+	}
+	submit(logrec_of(k, text, len));
+}
+
+/* Queues lr (NULL: out of memory, counted). */
+static void
+submit(struct logrec *lr)
+{
 	if (!lr) {
 		count_dropped(1, "no memory for a RequestLog");
 		return;

@@ -25,6 +25,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -49,6 +50,24 @@ enum prism_err analytics_start(const char *spool_dir, char *err, size_t errlen);
  * (counted).  Without a running writer (a CGI process, or one that is stopping) the record is written
  * right here, or spooled for another process to replay. */
 void analytics_submit(json_t *requestlog);
+/* What the daily aggregates need of a RequestLog, from its maker (analytics_submit reads them from the
+ * document): its _id and tenantId (24 hex each), the time of its timestamp, whether its status is "error",
+ * isAutoRouted, actualCostUsd, baselineCostUsd, savedUsd and routingCostUsd (USD), inputTokens,
+ * outputTokens, durationMs, and routedModel (NULL or "": "none"), category and userName (NULL unless
+ * non-empty) and costTier (NULL when the document has none). */
+struct analytics_keys {
+	const char *id, *tenant;
+	int64_t time_ms;
+	bool error, auto_routed;
+	double actual, baseline, saved, routing;
+	int64_t input, output, dur;
+	const char *model, *category, *tier, *user;
+};
+/* Queues one RequestLog given as its compact JSON text without "_id" (len bytes: one object on one line)
+ * and its keys, which must agree with it (the text is copied).  Otherwise as analytics_submit, except that
+ * nothing is filled in: a record without a valid id or tenant, or a text that is not one line, is dropped
+ * (counted). */
+void analytics_submit_text(const struct analytics_keys *k, const char *text, size_t len);
 /* Flushes and stops the thread (clean shutdown): everything queued is in the store or the spool after it. */
 void analytics_stop(void);
 /* Waits until the queue and the spool are empty or timeout_ms passes; true when empty (for tests, drain). */

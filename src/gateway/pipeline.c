@@ -23,6 +23,7 @@
 #include "util/buf.h"
 #include "util/clock.h"
 #include "util/crypto.h"
+#include "util/jtext.h"
 #include "util/log.h"
 #include "util/rand.h"
 #include "util/xalloc.h"
@@ -1593,63 +1594,101 @@ client_ip_hash(const struct config *cfg, const char *ip, char out[17])
 	}
 }
 
+/* A string member that is left out when empty. */
 static void
-set_str(json_t *o, const char *k, const char *v)
+put_str(struct jtext *w, const char *k, const char *v)
 {
 	if (v && *v)
-		json_object_set_new(o, k, json_string(v));
+		jtext_str(w, k, v);
 }
 
-static json_t *
-build_requestlog(struct gw_call *c, int64_t duration_ms)
+/* The request's RequestLog, written as its text (without _id) into b, and the keys of its aggregates;
+ * false when it does not fit (b's maximum). */
+static bool
+requestlog_text(struct gw_call *c, int64_t duration_ms, char id[25], struct buf *b, struct analytics_keys *k)
 {
-	char id[25], ts[32], iphash[17];
+	char ts[32], iphash[17];
+	int64_t now = clock_realtime_ms();
 	store_new_id(id);
-	clock_iso8601(clock_realtime_ms(), ts, sizeof ts);
+	clock_iso8601(now, ts, sizeof ts);
 	bool success = c->ok && !c->client_gone && c->status == 200;
 	const char *routed = c->served_id[0] ? c->model : c->plan.n ? c->model : "none";
-	json_t *log = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:f, s:f, s:f, s:b, s:b, s:s, s:I, s:b, s:b}",
-				"_id", id, "tenantId", c->tenant.snap.tenant_id, "timestamp", ts, "requestedModel",
-				c->requested_model[0] ? c->requested_model : "unknown", "routedModel", routed,
-				"endpoint", endpoint_name(c->ep), "inputTokens", (json_int_t)c->in_tokens,
-				"outputTokens", (json_int_t)c->out_tokens, "actualCostUsd", cost_usd(c->cost_micro),
-				"baselineCostUsd", cost_usd(c->cost_micro), "savedUsd", 0.0, "isAutoRouted", 0,
-				"streaming", c->stream, "status", success ? "success" : "error", "durationMs",
-				(json_int_t)duration_ms, "contextFallback", c->context_fallback, "usageEstimated",
-				c->usage_estimated);
-	if (c->auto_routed && c->route) {
-		/* the classifier's cost is part of what the request cost */
-		int64_t routing = c->route->classifier_cost_micro;
-		route_result_log(c->route, log);
-		json_object_set_new(log, "actualCostUsd", json_real(cost_usd(c->cost_micro + routing)));
-		if (c->baseline_model[0]) {
-			json_object_set_new(log, "baselineModel", json_string(c->baseline_model));
-			json_object_set_new(log, "baselineCostUsd", json_real(cost_usd(c->baseline_micro)));
-			json_object_set_new(log, "savedUsd", json_real(cost_usd(c->baseline_micro - c->cost_micro - routing)));
-		}
+	const struct route_result *rt = c->auto_routed ? c->route : NULL;
+	/* the classifier's cost is part of what the request cost */
+	int64_t routing = rt ? rt->classifier_cost_micro : 0;
+	bool baseline = rt && c->baseline_model[0];
+	*k = (struct analytics_keys){
+		.id = id,
+		.tenant = c->tenant.snap.tenant_id,
+		.time_ms = now,
+		.error = !success,
+		.auto_routed = rt != NULL,
+		.actual = cost_usd(c->cost_micro + routing),
+		.baseline = cost_usd(baseline ? c->baseline_micro : c->cost_micro),
+		.saved = baseline ? cost_usd(c->baseline_micro - c->cost_micro - routing) : 0.0,
+		.routing = rt ? (double)rt->classifier_cost_micro / 1e6 : 0.0,
+		.input = c->in_tokens,
+		.output = c->out_tokens,
+		.dur = duration_ms,
+		.model = routed,
+		.category = rt && rt->category[0] ? rt->category : NULL,
+		.tier = rt ? route_tier_name(rt->tier) : NULL,
+		.user = c->user_name[0] ? c->user_name : NULL,
+	};
+	struct jtext w;
+	jtext_init(&w, b);
+	jtext_open(&w, NULL);
+	jtext_str(&w, "tenantId", k->tenant);
+	jtext_str(&w, "timestamp", ts);
+	jtext_str(&w, "requestedModel", c->requested_model[0] ? c->requested_model : "unknown");
+	jtext_str(&w, "routedModel", routed);
+	jtext_str(&w, "endpoint", endpoint_name(c->ep));
+	jtext_int(&w, "inputTokens", k->input);
+	jtext_int(&w, "outputTokens", k->output);
+	jtext_real(&w, "actualCostUsd", k->actual);
+	jtext_real(&w, "baselineCostUsd", k->baseline);
+	jtext_real(&w, "savedUsd", k->saved);
+	jtext_bool(&w, "isAutoRouted", k->auto_routed);
+	jtext_bool(&w, "streaming", c->stream);
+	jtext_str(&w, "status", success ? "success" : "error");
+	jtext_int(&w, "durationMs", duration_ms);
+	jtext_bool(&w, "contextFallback", c->context_fallback);
+	jtext_bool(&w, "usageEstimated", c->usage_estimated);
+	if (rt) {
+		/* the routing decision's members: an auto-routed request has paid for a routing already */
+		json_t *o = json_object();
+		route_result_log(rt, o);
+		char *x = json_dumps(o, JSON_COMPACT);
+		json_decref(o);
+		if (!x)
+			return false;
+		jtext_members(&w, x, strlen(x));
+		free(x);
+		if (baseline)
+			jtext_str(&w, "baselineModel", c->baseline_model);
 		if (c->force_routed) {
-			json_object_set_new(log, "forceRouted", json_true());
-			set_str(log, "forceRoutedFrom", c->user_model);
+			jtext_bool(&w, "forceRouted", true);
+			put_str(&w, "forceRoutedFrom", c->user_model);
 		}
 	}
-	set_str(log, "sessionId", c->session_id);
-	set_str(log, "userName", c->user_name);
-	set_str(log, "providerId", c->served_id);
+	put_str(&w, "sessionId", c->session_id);
+	put_str(&w, "userName", c->user_name);
+	put_str(&w, "providerId", c->served_id);
 	if (c->context_fallback)
-		set_str(log, "originalModel", c->original_model);
+		put_str(&w, "originalModel", c->original_model);
 	if (c->context_window > 0)
-		json_object_set_new(log, "contextWindowUsed", json_integer(c->context_window));
+		jtext_int(&w, "contextWindowUsed", c->context_window);
 	client_ip_hash(c->req->cfg, c->req->client_ip, iphash);
-	set_str(log, "clientIpHash", iphash);
-	json_object_set_new(log, "viaProxy", json_boolean(request_header(c->req, "x-forwarded-for") != NULL));
+	put_str(&w, "clientIpHash", iphash);
+	jtext_bool(&w, "viaProxy", request_header(c->req, "x-forwarded-for") != NULL);
 	if (c->clamped)
-		json_object_set_new(log, "maxTokensClamped", json_true());
+		jtext_bool(&w, "maxTokensClamped", true);
 	if (!success) {
-		set_str(log, "errorType", c->error_code[0] ? c->error_code : c->error_type);
+		put_str(&w, "errorType", c->error_code[0] ? c->error_code : c->error_type);
 		char em[GW_MAX_MESSAGE + 64];
 		snprintf(em, sizeof em, "[%d] %s: %s", c->status, c->error_type[0] ? c->error_type : "error",
 			 c->error_message);
-		set_str(log, "errorMessage", em);
+		jtext_str(&w, "errorMessage", em);
 	}
 
 	/* What happened on the way: failover to another provider, or a larger model. */
@@ -1666,25 +1705,30 @@ build_requestlog(struct gw_call *c, int64_t duration_ms)
 			snprintf(detail, sizeof detail, "context overflow on %.200s -> %.200s", c->original_model, c->model);
 		else
 			snprintf(detail, sizeof detail, "'%.120s' failed -> served by '%.120s'", first_failed, c->served_name);
-		json_object_set_new(log, "handledFallback", json_true());
-		json_object_set_new(log, "fallbackType", json_string(c->context_fallback ? "context_overflow" : "provider_chain"));
-		json_object_set_new(log, "fallbackDetail", json_string(detail));
+		jtext_bool(&w, "handledFallback", true);
+		jtext_str(&w, "fallbackType", c->context_fallback ? "context_overflow" : "provider_chain");
+		jtext_str(&w, "fallbackDetail", detail);
 	}
-	json_t *atts = json_array();
+	jtext_open_array(&w, "attempts");
 	for (size_t i = 0; i < c->nattempts; i++) {
 		const struct gw_attempt *a = &c->attempts[i];
 		const char *cls = a->skipped ? "circuit_open"
 				  : a->errclass == PE_NONE ? "none" : provider_errclass_name(a->errclass);
-		json_t *o = json_pack("{s:s, s:s, s:s, s:i, s:s, s:I}", "providerId", a->provider_id, "providerName",
-				      a->provider_name, "model", a->model, "status", a->status, "errorClass", cls,
-				      "latencyMs", (json_int_t)a->latency_ms);
+		jtext_open(&w, NULL);
+		jtext_str(&w, "providerId", a->provider_id);
+		jtext_str(&w, "providerName", a->provider_name);
+		jtext_str(&w, "model", a->model);
+		jtext_int(&w, "status", a->status);
+		jtext_str(&w, "errorClass", cls);
+		jtext_int(&w, "latencyMs", a->latency_ms);
 		if (!a->skipped && a->first_byte_ms > 0)
-			json_object_set_new(o, "firstByteMs", json_integer(a->first_byte_ms));
-		set_str(o, "message", a->message);
-		json_array_append_new(atts, o);
+			jtext_int(&w, "firstByteMs", a->first_byte_ms);
+		put_str(&w, "message", a->message);
+		jtext_close(&w);
 	}
-	json_object_set_new(log, "attempts", atts);
-	return log;
+	jtext_close_array(&w);
+	jtext_close(&w);
+	return w.err == PRISM_OK;
 }
 
 static void
@@ -1736,11 +1780,16 @@ stage_accounting(struct gw_call *c)
 		fill_put(c->tenant.snap.tenant_id, c->session_id, c->in_tokens, c->context_window);
 	int64_t duration = clock_monotonic_ms() - c->t0_ms;
 	bool success = c->ok && !c->client_gone && c->status == 200;
-	json_t *log = build_requestlog(c, duration);
-	if (log)
-		analytics_submit(log);
+	char id[25];
+	struct analytics_keys keys;
+	struct buf text;
+	buf_init(&text, (size_t)ANALYTICS_MAX_RECORD);
+	buf_room(&text, 1024);   /* one allocation for a usual record */
+	if (requestlog_text(c, duration, id, &text, &keys))
+		analytics_submit_text(&keys, text.data, text.len);
 	else
 		log_error("rid=%s the request log could not be built", c->req->request_id);
+	buf_free(&text);
 	if (c->route)
 		c->cost_micro += c->route->classifier_cost_micro;   /* metrics: the classifier's cost counts too */
 	account_metrics(c, success);

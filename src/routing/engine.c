@@ -764,7 +764,6 @@ void
 route_result_log(const struct route_result *r, json_t *log)
 {
 	const struct route_signals *s = &r->sig;
-	json_object_set_new(log, "isAutoRouted", json_true());
 	if (r->category[0])
 		json_object_set_new(log, "category", json_string(r->category));
 	json_object_set_new(log, "taskType", json_string(r->task_type));

@@ -115,7 +115,7 @@ void route_decide(const struct route_input *in, struct route_result *out, json_t
 json_t *route_result_json(const struct route_result *r);
 
 /* The request log's routing fields (category, costTier, confidence, overrideApplied, routingSignals, ...)
- * added to log. */
+ * added to log; isAutoRouted is the caller's. */
 void route_result_log(const struct route_result *r, json_t *log);
 
 /* The tenant's force-route mode: "off" while routing.enabled is off (the original rewrote the model even

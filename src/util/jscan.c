@@ -5,6 +5,7 @@
 #include <ctype.h>
 #include <string.h>
 
+#include "util/jtext.h"
 #include "util/parse.h"
 
 /* What a value is to the gateway, from where it sits. */
@@ -48,39 +49,6 @@ hex4(const unsigned char *p)
 		v = v * 16 + d;
 	}
 	return v;
-}
-
-/* One UTF-8 sequence at p (p[0] >= 0x80): its length, 0 when invalid (overlong, a surrogate, past U+10FFFF,
- * cut short), as jansson's check. */
-static size_t
-utf8_len(const unsigned char *p, const unsigned char *end)
-{
-	unsigned char c = p[0];
-	size_t n;
-	unsigned char lo = 0x80, hi = 0xBF;   /* the range of the second byte */
-	if (c >= 0xC2 && c <= 0xDF) {
-		n = 2;
-	} else if (c >= 0xE0 && c <= 0xEF) {
-		n = 3;
-		if (c == 0xE0)
-			lo = 0xA0;
-		else if (c == 0xED)
-			hi = 0x9F;
-	} else if (c >= 0xF0 && c <= 0xF4) {
-		n = 4;
-		if (c == 0xF0)
-			lo = 0x90;
-		else if (c == 0xF4)
-			hi = 0x8F;
-	} else {
-		return 0;
-	}
-	if ((size_t)(end - p) < n || p[1] < lo || p[1] > hi)
-		return 0;
-	for (size_t i = 2; i < n; i++)
-		if (p[i] < 0x80 || p[i] > 0xBF)
-			return 0;
-	return n;
 }
 
 /* A string at s->p (its opening quote): *raw and *n are the bytes between the quotes, *escaped whether it
@@ -129,7 +97,7 @@ string(struct scan *s, const unsigned char **raw, size_t *n, bool *escaped)
 			continue;
 		}
 		if (c >= 0x80) {
-			size_t l = utf8_len(s->p, s->end);
+			size_t l = jtext_utf8_len(s->p, s->end);
 			if (!l)
 				return false;
 			s->p += l;

@@ -299,6 +299,39 @@ mkrec(int i, const char *tenant, int64_t ts_ms, struct want *w)
 	return r;
 }
 
+/* Queues rec (consumed) as the gateway does: its text without _id, and its keys given beside it. */
+static void
+submit_text(json_t *rec)
+{
+	char id[25];
+	int64_t ms = 0;
+	snprintf(id, sizeof id, "%s", json_string_value(json_object_get(rec, "_id")));
+	ck_assert_int_eq(clock_parse_iso8601(json_string_value(json_object_get(rec, "timestamp")), &ms), 0);
+	json_object_del(rec, "_id");
+	double cost = json_number_value(json_object_get(rec, "actualCostUsd"));
+	const char *cat = json_string_value(json_object_get(rec, "category"));
+	struct analytics_keys k = {
+		.id = id,
+		.tenant = json_string_value(json_object_get(rec, "tenantId")),
+		.time_ms = ms,
+		.error = strcmp(json_string_value(json_object_get(rec, "status")), "error") == 0,
+		.auto_routed = json_is_true(json_object_get(rec, "isAutoRouted")),
+		.actual = cost,
+		.baseline = cost,
+		.input = json_integer_value(json_object_get(rec, "inputTokens")),
+		.output = json_integer_value(json_object_get(rec, "outputTokens")),
+		.dur = json_integer_value(json_object_get(rec, "durationMs")),
+		.model = json_string_value(json_object_get(rec, "routedModel")),
+		.category = cat,
+		.tier = json_string_value(json_object_get(rec, "costTier")),
+		.user = json_string_value(json_object_get(rec, "userName")),
+	};
+	char *text = json_dumps(rec, JSON_COMPACT);
+	analytics_submit_text(&k, text, strlen(text));
+	free(text);
+	json_decref(rec);
+}
+
 static long
 count(enum store_coll c)
 {
@@ -566,6 +599,35 @@ START_TEST(test_aggregate_fields)
 }
 END_TEST
 
+/* Records given as text: written as they are with their _id, aggregated by their keys; a text that is
+ * not one line, or keys without a valid tenant, are dropped and counted. */
+START_TEST(test_submit_text)
+{
+	start();
+	struct want w = { 0 };
+	for (int i = 0; i < 300; i++)
+		submit_text(mkrec(i, i % 2 ? TENANT_A : TENANT_B, T0_MS + i, &w));
+	ck_assert(analytics_drain(10000));
+	check_store(&w);
+	json_t *docs = all(COLL_REQUESTLOGS);   /* the texts as they were, with their _id */
+	ck_assert_int_eq((long)sum(docs, "inputTokens"), w.in);
+	for (size_t i = 0; i < json_array_size(docs); i++)
+		ck_assert(store_id_valid(json_string_value(json_object_get(json_array_get(docs, i), "_id"))));
+	json_decref(docs);
+	struct analytics_keys k = { .id = "65a1b2c3d4e5f60718290002", .tenant = TENANT_A, .time_ms = T0_MS };
+	const char *two_lines = "{\"tenantId\":\"" TENANT_A "\",\n\"x\":1}";
+	analytics_submit_text(&k, two_lines, strlen(two_lines));
+	analytics_submit_text(&k, "{\"x\":1", 6);
+	k.tenant = "nope";
+	analytics_submit_text(&k, "{}", 2);
+	ck_assert(analytics_drain(10000));
+	struct analytics_stats st;
+	analytics_stats(&st);
+	ck_assert_int_eq(st.dropped, 3);
+	ck_assert_int_eq(st.written, 300);
+}
+END_TEST
+
 /* The store goes away: records go to the spool; when it is back they arrive in order, once. */
 START_TEST(test_outage)
 {
@@ -576,7 +638,11 @@ START_TEST(test_outage)
 	ck_assert(analytics_drain(10000));
 	atomic_store(&fl.down, 1);
 	for (int i = 150; i < 650; i++) {
-		analytics_submit(mkrec(i, TENANT_A, T0_MS + i, &w));
+		/* a third of them as the gateway sends them: as text with their keys */
+		if (i % 3)
+			analytics_submit(mkrec(i, TENANT_A, T0_MS + i, &w));
+		else
+			submit_text(mkrec(i, TENANT_A, T0_MS + i, &w));
 		if (i % 100 == 0)
 			usleep(50000);
 	}
@@ -961,6 +1027,7 @@ writer_suite(void)
 	tcase_set_timeout(tc, 90);
 	tcase_add_test(tc, test_threads);
 	tcase_add_test(tc, test_aggregate_fields);
+	tcase_add_test(tc, test_submit_text);
 	tcase_add_test(tc, test_outage);
 	tcase_add_test(tc, test_no_store);
 	tcase_add_loop_test(tc, test_fault_points, 0, (int)(sizeof faults / sizeof faults[0]));

@@ -1,0 +1,51 @@
+/* jtext.h -- JSON written straight as compact text, without building a tree.
+ *
+ * For documents the gateway makes per request (its RequestLog) where a jansson tree would cost a node and
+ * an allocation per member only to be serialised once.  The output is what json_dumps(JSON_COMPACT) makes
+ * of the same members, up to the digits of reals (they read back as the same doubles): strings are
+ * escaped as jansson escapes them, and a byte that is not valid UTF-8 becomes U+FFFD, so the text is
+ * always one valid line of JSON (jansson would have refused such a string altogether).
+ *
+ * Members go into the object or array opened last; a NULL key writes a bare value (in an array).  Errors
+ * are sticky: the first append that fails (the buffer's maximum) is kept in w->err and later calls do
+ * nothing.  Not thread-safe (one writer per buffer).
+ */
+#ifndef PRISM_UTIL_JTEXT_H
+#define PRISM_UTIL_JTEXT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/buf.h"
+#include "util/err.h"
+
+#define JTEXT_MAX_DEPTH 16
+
+struct jtext {
+	struct buf *b;
+	int depth;
+	bool comma[JTEXT_MAX_DEPTH];   /* the container at that depth has a member already */
+	enum prism_err err;
+};
+
+/* Starts writing at the end of b. */
+void jtext_init(struct jtext *w, struct buf *b);
+void jtext_open(struct jtext *w, const char *key);          /* { */
+void jtext_close(struct jtext *w);                          /* } */
+void jtext_open_array(struct jtext *w, const char *key);    /* [ */
+void jtext_close_array(struct jtext *w);                    /* ] */
+void jtext_str(struct jtext *w, const char *key, const char *v);   /* v NULL: null */
+void jtext_int(struct jtext *w, const char *key, int64_t v);
+/* A real as json_dumps writes one ("1.0", not "1"); NaN and the infinities, which JSON cannot hold, are
+ * written as null. */
+void jtext_real(struct jtext *w, const char *key, double v);
+void jtext_bool(struct jtext *w, const char *key, bool v);
+/* The members of the compact JSON object text obj ("{...}", n bytes), added to the open object as they are. */
+void jtext_members(struct jtext *w, const char *obj, size_t n);
+
+/* One UTF-8 sequence at p (p[0] >= 0x80, p < end): its length, 0 when it is not valid UTF-8 (overlong, a
+ * surrogate, beyond U+10FFFF, cut short) -- the check jansson makes. */
+size_t jtext_utf8_len(const unsigned char *p, const unsigned char *end);
+
+#endif
