@@ -103,6 +103,18 @@ router_match(const struct route *table, size_t n, struct request *req, struct ro
 	m->allow[0] = '\0';
 	bool head = strcmp(req->method, "HEAD") == 0;
 	bool options = strcmp(req->method, "OPTIONS") == 0;
+	/* The first route of the method whose pattern matches; only without one do the others matter. */
+	for (size_t i = 0; i < n && !options; i++) {
+		const struct route *r = &table[i];
+		bool same = strcmp(r->method, req->method) == 0 || (head && strcmp(r->method, "GET") == 0);
+		if (!same || !route_enabled(r, req) || !pattern_match(r->pattern, req->path, NULL))
+			continue;
+		pattern_match(r->pattern, req->path, req);
+		m->route = r;
+		req->route = r;
+		req->kind = r->kind;
+		return PRISM_OK;
+	}
 	bool path_exists = false;
 	for (size_t i = 0; i < n; i++) {
 		const struct route *r = &table[i];
@@ -112,16 +124,7 @@ router_match(const struct route *table, size_t n, struct request *req, struct ro
 		allow_add(m->allow, sizeof m->allow, r->method);
 		if (strcmp(r->method, "GET") == 0)
 			allow_add(m->allow, sizeof m->allow, "HEAD");
-		bool same = strcmp(r->method, req->method) == 0 || (head && strcmp(r->method, "GET") == 0);
-		if (same && !m->route) {
-			pattern_match(r->pattern, req->path, req);
-			m->route = r;
-			req->route = r;
-			req->kind = r->kind;
-		}
 	}
-	if (m->route)
-		return PRISM_OK;
 	if (!path_exists) {
 		req->kind = router_path_kind(req->path);
 		return PRISM_E_NOT_FOUND;

@@ -1164,7 +1164,9 @@ new_attempt(struct gw_call *c, const struct plan_candidate *cand)
 	if (c->nattempts >= GW_MAX_ATTEMPTS)
 		c->nattempts = GW_MAX_ATTEMPTS - 1;   /* keep the last: it decides the answer */
 	if (c->nattempts == c->cap_attempts) {
-		c->cap_attempts = c->cap_attempts ? 2 * c->cap_attempts : 2;
+		/* one at first: an attempt is below malloc's large-chunk size, two are not, and a large
+		 * request makes glibc consolidate its fast bins first */
+		c->cap_attempts = c->cap_attempts ? 2 * c->cap_attempts : 1;
 		if (c->cap_attempts > GW_MAX_ATTEMPTS)
 			c->cap_attempts = GW_MAX_ATTEMPTS;
 		c->attempts = xrealloc(c->attempts, c->cap_attempts * sizeof *c->attempts);
@@ -1442,33 +1444,66 @@ auto_routing_json(const struct gw_call *c)
 	return o;
 }
 
-static json_t *
-cost_info(const struct gw_call *c)
+/* The gateway's members of a non-streaming answer, written into w's open object: cost_info, auto_routing,
+ * context_fallback, session_id.  False without memory. */
+static bool
+write_members(struct gw_call *c, struct jtext *w)
 {
-	json_t *ci = json_pack("{s:s, s:s, s:I, s:I, s:I, s:f}", "model", c->model, "provider", c->served_name,
-			       "input_tokens", (json_int_t)c->in_tokens, "output_tokens", (json_int_t)c->out_tokens,
-			       "tokens_used", (json_int_t)(c->in_tokens + c->out_tokens), "cost_usd", cost_usd(c->cost_micro));
+	jtext_open(w, "cost_info");
+	jtext_str(w, "model", c->model);
+	jtext_str(w, "provider", c->served_name);
+	jtext_int(w, "input_tokens", c->in_tokens);
+	jtext_int(w, "output_tokens", c->out_tokens);
+	jtext_int(w, "tokens_used", c->in_tokens + c->out_tokens);
+	jtext_micros(w, "cost_usd", c->cost_micro);
 	if (c->usage_estimated)
-		json_object_set_new(ci, "estimated", json_true());
-	return ci;
+		jtext_bool(w, "estimated", true);
+	jtext_close(w);
+	if (c->auto_routed) {
+		json_t *o = auto_routing_json(c);
+		char *x = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(15));
+		json_decref(o);
+		if (!x)
+			return false;
+		jtext_raw(w, "auto_routing", x, strlen(x));
+		free(x);
+	}
+	if (c->context_fallback) {
+		jtext_open(w, "context_fallback");
+		jtext_str(w, "original_model", c->original_model);
+		jtext_str(w, "fallback_model", c->model);
+		jtext_str(w, "reason", "context_length_exceeded");
+		jtext_close(w);
+	}
+	jtext_str(w, "session_id", c->session_id);
+	return w->err == PRISM_OK;
 }
 
-/* The gateway's members of a non-streaming answer: cost_info, auto_routing, context_fallback, session_id. */
-static void
-add_members(struct gw_call *c, json_t *body)
+/* The answer sent with the gateway's members added: into the provider's text as it came, before its
+ * closing brace at `at` (not empty: a member before it), as the tree's serialisation would put them. */
+static enum prism_err
+send_with_members(struct gw_call *c, const char *text, size_t len, size_t at, bool empty)
 {
-	json_object_set_new(body, "cost_info", cost_info(c));
-	if (c->auto_routed)
-		json_object_set_new(body, "auto_routing", auto_routing_json(c));
-	if (c->context_fallback)
-		json_object_set_new(body, "context_fallback",
-				    json_pack("{s:s, s:s, s:s}", "original_model", c->original_model, "fallback_model",
-					      c->model, "reason", "context_length_exceeded"));
-	json_object_set_new(body, "session_id", json_string(c->session_id));
+	struct buf out;
+	buf_init(&out, len + GW_MAX_MESSAGE * 4 + 65536);
+	bool ok = buf_append(&out, text, at) == PRISM_OK;
+	struct jtext w;
+	jtext_resume(&w, &out, !empty);
+	ok = ok && write_members(c, &w) && buf_append(&out, text + at, len - at) == PRISM_OK;
+	if (!ok) {
+		buf_free(&out);
+		return call_fail(c, 500, "internal_error", "internal_error", "out of memory");
+	}
+	c->status = 200;
+	resp_status(c->req, 200);
+	if (!resp_body(c->req, "application/json; charset=utf-8", out.data, out.len))
+		mark_client_gone(c);
+	buf_free(&out);
+	return PRISM_OK;
 }
 
 /* A clean answer with its usage and nothing to strip (jscan read it): the gateway's members go into the
- * text as it came, after the provider's own, as the tree's serialisation would put them. */
+ * text as it came. */
 static enum prism_err
 enrich_text(struct gw_call *c, const struct provider_result *r)
 {
@@ -1476,32 +1511,7 @@ enrich_text(struct gw_call *c, const struct provider_result *r)
 	c->out_tokens = r->completion_tokens;
 	compute_cost(c);
 	compute_baseline(c);
-	json_t *extra = json_object();
-	add_members(c, extra);
-	size_t xlen = 0;
-	char *x = json_dumps(extra, JSON_COMPACT | JSON_REAL_PRECISION(15));
-	json_decref(extra);
-	if (!x || (xlen = strlen(x)) < 2)
-		return call_fail(c, 500, "internal_error", "internal_error", "out of memory");
-	/* x is {...}: its members go before the answer's closing brace. */
-	size_t at = r->scan.close_at, n = at + 1 + (xlen - 2) + (r->body_len - at);
-	char *out = xmalloc(n + 1);
-	memcpy(out, r->body_text, at);
-	size_t o = at;
-	if (!r->scan.empty)
-		out[o++] = ',';
-	memcpy(out + o, x + 1, xlen - 2);
-	o += xlen - 2;
-	memcpy(out + o, r->body_text + at, r->body_len - at);
-	o += r->body_len - at;
-	free(x);
-	c->status = 200;
-	resp_status(c->req, 200);
-	bool ok = resp_body(c->req, "application/json; charset=utf-8", out, o);
-	free(out);
-	if (!ok)
-		mark_client_gone(c);
-	return PRISM_OK;
+	return send_with_members(c, r->body_text, r->body_len, r->scan.close_at, r->scan.empty);
 }
 
 static enum prism_err
@@ -1554,11 +1564,20 @@ stage_enrich(struct gw_call *c)
 		relay_strip_completion(body);
 	compute_cost(c);
 	compute_baseline(c);
-	add_members(c, body);
-	c->status = 200;
-	if (!resp_json(c->req, 200, body))
-		mark_client_gone(c);
-	return PRISM_OK;
+	/* The tree's own members are replaced by the gateway's (json_dumps keeps a member where it was). */
+	json_object_del(body, "cost_info");
+	json_object_del(body, "auto_routing");
+	json_object_del(body, "context_fallback");
+	json_object_del(body, "session_id");
+	char *text = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(15));
+	bool empty = json_object_size(body) == 0;
+	json_decref(body);
+	if (!text)
+		return call_fail(c, 500, "internal_error", "internal_error", "out of memory");
+	size_t len = strlen(text);
+	enum prism_err e = send_with_members(c, text, len, len - 1, empty);
+	free(text);
+	return e;
 }
 
 /* --- accounting ------------------------------------------------------------------------------------------ */
@@ -1617,16 +1636,18 @@ requestlog_text(struct gw_call *c, int64_t duration_ms, char id[25], struct buf 
 	/* the classifier's cost is part of what the request cost */
 	int64_t routing = rt ? rt->classifier_cost_micro : 0;
 	bool baseline = rt && c->baseline_model[0];
+	int64_t actual_m = c->cost_micro + routing, baseline_m = baseline ? c->baseline_micro : c->cost_micro;
+	int64_t saved_m = baseline ? c->baseline_micro - c->cost_micro - routing : 0;
 	*k = (struct analytics_keys){
 		.id = id,
 		.tenant = c->tenant.snap.tenant_id,
 		.time_ms = now,
 		.error = !success,
 		.auto_routed = rt != NULL,
-		.actual = cost_usd(c->cost_micro + routing),
-		.baseline = cost_usd(baseline ? c->baseline_micro : c->cost_micro),
-		.saved = baseline ? cost_usd(c->baseline_micro - c->cost_micro - routing) : 0.0,
-		.routing = rt ? (double)rt->classifier_cost_micro / 1e6 : 0.0,
+		.actual = cost_usd(actual_m),
+		.baseline = cost_usd(baseline_m),
+		.saved = cost_usd(saved_m),
+		.routing = cost_usd(routing),
 		.input = c->in_tokens,
 		.output = c->out_tokens,
 		.dur = duration_ms,
@@ -1645,9 +1666,9 @@ requestlog_text(struct gw_call *c, int64_t duration_ms, char id[25], struct buf 
 	jtext_str(&w, "endpoint", endpoint_name(c->ep));
 	jtext_int(&w, "inputTokens", k->input);
 	jtext_int(&w, "outputTokens", k->output);
-	jtext_real(&w, "actualCostUsd", k->actual);
-	jtext_real(&w, "baselineCostUsd", k->baseline);
-	jtext_real(&w, "savedUsd", k->saved);
+	jtext_micros(&w, "actualCostUsd", actual_m);
+	jtext_micros(&w, "baselineCostUsd", baseline_m);
+	jtext_micros(&w, "savedUsd", saved_m);
 	jtext_bool(&w, "isAutoRouted", k->auto_routed);
 	jtext_bool(&w, "streaming", c->stream);
 	jtext_str(&w, "status", success ? "success" : "error");

@@ -125,7 +125,7 @@ void pipeline_map_failure(const struct gw_attempt *a, size_t n, const char *mode
 /* The session id of a request: the x-session-id header when usable (printable, at most GW_MAX_SESSION_ID
  * bytes), else, for a conversation (a system message and more than one user message), "sp-" + 16 hex of
  * SHA-256(key id, system prompt) + "-" + tenant slug -- so users with different keys never share one --,
- * else a random UUID v4. */
+ * else a random UUID of version 7 (time-ordered). */
 void pipeline_session_id(const char *header, const json_t *messages, const char *key_id, const char *slug,
 			 char out[GW_MAX_SESSION_ID + 1]);
 

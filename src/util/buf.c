@@ -86,10 +86,19 @@ buf_puts(struct buf *b, const char *s)
 enum prism_err
 buf_vprintf(struct buf *b, const char *fmt, va_list ap)
 {
+	/* Written straight into the room there is; formatted a second time only when it did not fit. */
+	if (!b->data && buf_reserve(b, 0) != PRISM_OK)
+		return PRISM_E_TOO_LARGE;
 	va_list ap2;
 	va_copy(ap2, ap);
-	int n = vsnprintf(NULL, 0, fmt, ap2);
+	size_t room = b->cap - b->len;          /* with the NUL */
+	int n = vsnprintf(b->data + b->len, room, fmt, ap2);
 	va_end(ap2);
+	if (n >= 0 && (size_t)n < room && (size_t)n <= b->max - b->len) {
+		b->len += (size_t)n;
+		return PRISM_OK;
+	}
+	b->data[b->len] = '\0';                 /* unchanged, whatever was written past it */
 	if (n < 0)
 		return PRISM_E_INTERNAL;
 	enum prism_err err = buf_reserve(b, (size_t)n);

@@ -2,7 +2,6 @@
 #include <config.h> /* the autoconf one, not util/config.h next to this file */
 #include "util/jtext.h"
 
-#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -45,6 +44,15 @@ jtext_init(struct jtext *w, struct buf *b)
 	w->depth = 0;
 	w->comma[0] = false;
 	w->err = PRISM_OK;
+	w->precision = 17;
+}
+
+void
+jtext_resume(struct jtext *w, struct buf *b, bool members)
+{
+	jtext_init(w, b);
+	w->depth = 1;
+	w->comma[1] = members;
 }
 
 static void
@@ -54,55 +62,80 @@ put(struct jtext *w, const char *s, size_t n)
 		w->err = buf_append(w->b, s, n);
 }
 
+/* What a byte needs in a JSON string: 0 nothing, 1 an escape, 2 a UTF-8 check (a lead or stray byte). */
+static const unsigned char byte_class[256] = {
+	[0x00 ... 0x1f] = 1, ['"'] = 1, ['\\'] = 1, [0x80 ... 0xff] = 2,
+};
+
+/* The escape of c (< 0x20, '"' or '\\') into e: its length. */
+static size_t
+escape(unsigned char c, char e[6])
+{
+	static const char hex[] = "0123456789ABCDEF";
+	e[0] = '\\';
+	switch (c) {
+	case '"': e[1] = '"'; return 2;
+	case '\\': e[1] = '\\'; return 2;
+	case '\b': e[1] = 'b'; return 2;
+	case '\f': e[1] = 'f'; return 2;
+	case '\n': e[1] = 'n'; return 2;
+	case '\r': e[1] = 'r'; return 2;
+	case '\t': e[1] = 't'; return 2;
+	default:
+		e[1] = 'u';
+		e[2] = '0';
+		e[3] = '0';
+		e[4] = hex[c >> 4];
+		e[5] = hex[c & 15];
+		return 6;
+	}
+}
+
 static void
 put_string(struct jtext *w, const char *s)
 {
-	static const char hex[] = "0123456789ABCDEF";
-	const unsigned char *p = (const unsigned char *)s, *end = p + strlen(s);
-	put(w, "\"", 1);
-	while (p < end && !w->err) {
-		/* the longest run that needs no escape goes out at once */
-		const unsigned char *run = p;
-		while (p < end && *p >= 0x20 && *p != '"' && *p != '\\') {
-			if (*p < 0x80) {
-				p++;
-				continue;
-			}
-			size_t l = jtext_utf8_len(p, end);
-			if (!l)
-				break;
-			p += l;
-		}
-		put(w, (const char *)run, (size_t)(p - run));
-		if (p == end)
-			break;
-		char esc[6] = { '\\', 0 };
-		size_t n = 2;
-		switch (*p) {
-		case '"': esc[1] = '"'; break;
-		case '\\': esc[1] = '\\'; break;
-		case '\b': esc[1] = 'b'; break;
-		case '\f': esc[1] = 'f'; break;
-		case '\n': esc[1] = 'n'; break;
-		case '\r': esc[1] = 'r'; break;
-		case '\t': esc[1] = 't'; break;
-		default:
-			if (*p < 0x20) {
-				esc[1] = 'u';
-				esc[2] = '0';
-				esc[3] = '0';
-				esc[4] = hex[*p >> 4];
-				esc[5] = hex[*p & 15];
-				n = 6;
-			} else {
-				put(w, "\xEF\xBF\xBD", 3);   /* not UTF-8: U+FFFD in its place */
-				n = 0;
-			}
-		}
-		put(w, esc, n);
-		p++;
+	size_t n = strlen(s);
+	/* At most 6 bytes out per byte in (\u00XX; U+FFFD is 3 for 1); written in place. */
+	char *o = w->err || n > (SIZE_MAX - 2) / 6 ? NULL : buf_room(w->b, 6 * n + 2);
+	if (!o) {
+		if (!w->err)
+			w->err = PRISM_E_TOO_LARGE;
+		return;
 	}
-	put(w, "\"", 1);
+	char *start = o;
+	const unsigned char *p = (const unsigned char *)s, *end = p + n;
+	*o++ = '"';
+	while (p < end) {
+		unsigned char k = byte_class[*p];
+		if (k == 0) {
+			*o++ = (char)*p++;
+		} else if (k == 1) {
+			o += escape(*p++, o);
+		} else {
+			size_t l = jtext_utf8_len(p, end);
+			if (l) {
+				memcpy(o, p, l);
+				o += l;
+				p += l;
+			} else {
+				memcpy(o, "\xEF\xBF\xBD", 3);   /* not UTF-8: U+FFFD in its place */
+				o += 3;
+				p++;
+			}
+		}
+	}
+	*o++ = '"';
+	buf_added(w->b, (size_t)(o - start));
+}
+
+/* The decimal digits of u, ending at end: where they start. */
+static char *
+digits(uint64_t u, char *end)
+{
+	do
+		*--end = (char)('0' + u % 10);
+	while ((u /= 10) != 0);
+	return end;
 }
 
 /* The separator and the key of the next member. */
@@ -178,9 +211,11 @@ void
 jtext_int(struct jtext *w, const char *key, int64_t v)
 {
 	char num[24];
-	int n = snprintf(num, sizeof num, "%" PRId64, v);
+	char *d = digits(v < 0 ? 0 - (uint64_t)v : (uint64_t)v, num + sizeof num);
+	if (v < 0)
+		*--d = '-';
 	member(w, key);
-	put(w, num, (size_t)n);
+	put(w, d, (size_t)(num + sizeof num - d));
 }
 
 void
@@ -192,7 +227,7 @@ jtext_real(struct jtext *w, const char *key, double v)
 		return;
 	}
 	char num[40];
-	int n = snprintf(num, sizeof num, "%.17g", v);
+	int n = snprintf(num, sizeof num, "%.*g", w->precision, v);
 	if (n <= 0 || (size_t)n >= sizeof num) {
 		put(w, "null", 4);
 		return;
@@ -218,10 +253,42 @@ jtext_real(struct jtext *w, const char *key, double v)
 }
 
 void
+jtext_micros(struct jtext *w, const char *key, int64_t micro)
+{
+	/* The exact decimal of micro / 10^6: (double)micro / 1e6 is the double nearest to it (one correctly
+	 * rounded division of two exact doubles), and reading the decimal back gives the nearest double too. */
+	char num[32], *end = num + sizeof num, *d = end;
+	uint64_t u = micro < 0 ? 0 - (uint64_t)micro : (uint64_t)micro;
+	uint64_t frac = u % 1000000;
+	int width = 6;                  /* fraction digits, without trailing zeros, at least one */
+	while (width > 1 && frac % 10 == 0) {
+		frac /= 10;
+		width--;
+	}
+	for (int i = 0; i < width; i++) {
+		*--d = (char)('0' + frac % 10);
+		frac /= 10;
+	}
+	*--d = '.';
+	d = digits(u / 1000000, d);
+	if (micro < 0)
+		*--d = '-';
+	member(w, key);
+	put(w, d, (size_t)(end - d));
+}
+
+void
 jtext_bool(struct jtext *w, const char *key, bool v)
 {
 	member(w, key);
 	put(w, v ? "true" : "false", v ? 4 : 5);
+}
+
+void
+jtext_raw(struct jtext *w, const char *key, const char *v, size_t n)
+{
+	member(w, key);
+	put(w, v, n);
 }
 
 void

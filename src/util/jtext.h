@@ -27,20 +27,28 @@ struct jtext {
 	int depth;
 	bool comma[JTEXT_MAX_DEPTH];   /* the container at that depth has a member already */
 	enum prism_err err;
+	int precision;                  /* significant digits of reals: 17 (jtext_init), as JSON_REAL_PRECISION */
 };
 
 /* Starts writing at the end of b. */
 void jtext_init(struct jtext *w, struct buf *b);
+/* Starts adding members to an object whose opening (and `members` members, if true) b already ends with. */
+void jtext_resume(struct jtext *w, struct buf *b, bool members);
 void jtext_open(struct jtext *w, const char *key);          /* { */
 void jtext_close(struct jtext *w);                          /* } */
 void jtext_open_array(struct jtext *w, const char *key);    /* [ */
 void jtext_close_array(struct jtext *w);                    /* ] */
 void jtext_str(struct jtext *w, const char *key, const char *v);   /* v NULL: null */
 void jtext_int(struct jtext *w, const char *key, int64_t v);
-/* A real as json_dumps writes one ("1.0", not "1"); NaN and the infinities, which JSON cannot hold, are
+/* A real as json_dumps writes one with w->precision digits ("1.0", not "1"); NaN and the infinities, which JSON cannot hold, are
  * written as null. */
 void jtext_real(struct jtext *w, const char *key, double v);
+/* micro / 1e6 as a real in decimal ("0.000123", "2.0"): the double it reads back as is (double)micro / 1e6,
+ * for any |micro| < 2^53 -- the amounts of money the gateway counts in millionths of a dollar. */
+void jtext_micros(struct jtext *w, const char *key, int64_t micro);
 void jtext_bool(struct jtext *w, const char *key, bool v);
+/* A member whose value is the JSON text v (n bytes), written as it is. */
+void jtext_raw(struct jtext *w, const char *key, const char *v, size_t n);
 /* The members of the compact JSON object text obj ("{...}", n bytes), added to the open object as they are. */
 void jtext_members(struct jtext *w, const char *obj, size_t n);
 

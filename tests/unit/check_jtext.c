@@ -141,6 +141,18 @@ START_TEST(reals_read_back)
 		ck_assert(json_real_value(back) == reals[i]);
 		json_decref(back);
 	}
+	for (size_t i = 0; i < sizeof reals / sizeof reals[0]; i++) {   /* fewer digits, as the answers have */
+		buf_reset(&b);
+		struct jtext w;
+		jtext_init(&w, &b);
+		w.precision = 15;
+		jtext_real(&w, NULL, reals[i]);
+		json_t *r = json_real(reals[i]);
+		char *want = json_dumps(r, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
+		json_decref(r);
+		ck_assert_str_eq(b.data, want);
+		free(want);
+	}
 	srand(11);
 	for (int round = 0; round < 20000; round++) {
 		uint64_t bits = ((uint64_t)rand() << 42) ^ ((uint64_t)rand() << 21) ^ (uint64_t)rand();
@@ -159,6 +171,63 @@ START_TEST(reals_read_back)
 		ck_assert(json_real_value(back) == d);
 		json_decref(back);
 	}
+	buf_free(&b);
+}
+END_TEST
+
+/* Members added to an object already written, after members or none; a value given as its text. */
+START_TEST(resume_and_raw)
+{
+	struct buf b;
+	buf_init(&b, 4096);
+	const char *cases[][2] = { { "{\"a\":1", "{\"a\":1,\"r\":[1,{\"x\":null}],\"n\":2}" },
+				   { "{", "{\"r\":[1,{\"x\":null}],\"n\":2}" } };
+	for (int i = 0; i < 2; i++) {
+		buf_reset(&b);
+		buf_puts(&b, cases[i][0]);
+		struct jtext w;
+		jtext_resume(&w, &b, i == 0);
+		jtext_raw(&w, "r", "[1,{\"x\":null}]", 14);
+		jtext_int(&w, "n", 2);
+		ck_assert_int_eq(w.err, PRISM_OK);
+		buf_puts(&b, "}");
+		ck_assert_str_eq(b.data, cases[i][1]);
+	}
+	buf_free(&b);
+}
+END_TEST
+
+/* Millionths as a decimal: the double read back is (double)micro / 1e6, over random and edge amounts. */
+START_TEST(micros_read_back)
+{
+	static const int64_t edge[] = { 0, 1, -1, 10, 999999, 1000000, 1000001, -1000000, 123456789, 100000,
+					(1LL << 53) - 1, -((1LL << 53) - 1) };
+	struct buf b;
+	buf_init(&b, 4096);
+	srand(13);
+	for (int round = 0; round < 200000; round++) {
+		int64_t m = round < (int)(sizeof edge / sizeof edge[0]) ? edge[round]
+			    : (((int64_t)rand() << 22) ^ rand()) % ((round % 3 == 0) ? (1LL << 53) : 100000000);
+		if (round % 7 == 0)
+			m = -m;
+		buf_reset(&b);
+		struct jtext w;
+		jtext_init(&w, &b);
+		jtext_micros(&w, NULL, m);
+		json_t *back = json_loadb(b.data, b.len, JSON_DECODE_ANY, NULL);
+		ck_assert_msg(json_is_real(back), "%s", b.data);
+		ck_assert_msg(json_real_value(back) == (double)m / 1e6, "%lld -> %s", (long long)m, b.data);
+		json_decref(back);
+	}
+	buf_reset(&b);
+	struct jtext w;
+	jtext_init(&w, &b);
+	jtext_open(&w, NULL);
+	jtext_micros(&w, "a", 2000000);
+	jtext_micros(&w, "b", 120);
+	jtext_micros(&w, "c", -1500000);
+	jtext_close(&w);
+	ck_assert_str_eq(b.data, "{\"a\":2.0,\"b\":0.00012,\"c\":-1.5}");
 	buf_free(&b);
 }
 END_TEST
@@ -196,6 +265,8 @@ suite(void)
 	tcase_add_test(tc, same_as_dumps);
 	tcase_add_test(tc, random_strings);
 	tcase_add_test(tc, reals_read_back);
+	tcase_add_test(tc, micros_read_back);
+	tcase_add_test(tc, resume_and_raw);
 	tcase_add_test(tc, too_large);
 	suite_add_tcase(s, tc);
 	return s;

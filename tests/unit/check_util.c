@@ -53,6 +53,34 @@ START_TEST(buf_bounds)
 	ck_assert_ptr_null(b.data);
 	free(p);
 	buf_free(&b);
+	/* printf into the room there is, and past it: the same text either way */
+	buf_init(&b, 100000);
+	ck_assert_int_eq(buf_printf(&b, "%s", "a"), PRISM_OK);
+	size_t cap = b.cap;
+	char big[3000];
+	memset(big, 'y', sizeof big - 1);
+	big[sizeof big - 1] = '\0';
+	ck_assert_int_eq(buf_printf(&b, "%zu:%s", sizeof big - 1, big), PRISM_OK);
+	ck_assert_uint_gt(b.cap, cap);
+	ck_assert_uint_eq(b.len, 1 + 5 + sizeof big - 1);
+	ck_assert_int_eq(strncmp(b.data, "a2999:yyy", 9), 0);
+	ck_assert_int_eq(b.data[b.len - 1], 'y');
+	buf_free(&b);
+	buf_init(&b, 300000);
+	for (int i = 0; i < 20000; i++)
+		ck_assert_int_eq(buf_printf(&b, "%d,", i % 10), PRISM_OK);
+	ck_assert_uint_eq(b.len, 40000);
+	ck_assert_int_eq(memcmp(b.data + 39996, "8,9,", 4), 0);
+	buf_free(&b);
+	/* the room is larger than the maximum: the maximum still holds, and the text is unchanged */
+	buf_init(&b, 8);
+	ck_assert_int_eq(buf_puts(&b, "abc"), PRISM_OK);
+	ck_assert_uint_gt(b.cap, 8);
+	ck_assert_int_eq(buf_printf(&b, "%s", "defghi"), PRISM_E_TOO_LARGE);
+	ck_assert_str_eq(buf_cstr(&b), "abc");
+	ck_assert_int_eq(buf_printf(&b, "%s", "defgh"), PRISM_OK);
+	ck_assert_str_eq(buf_cstr(&b), "abcdefgh");
+	buf_free(&b);
 	/* huge append lengths must not overflow the bound check */
 	buf_init(&b, 100);
 	ck_assert_int_eq(buf_append(&b, "x", (size_t)-1), PRISM_E_TOO_LARGE);
