@@ -9,13 +9,14 @@
 # Per target: wrk at concurrency 1, 16 and 64 (bench/chat.lua); CPU time of the target's processes and
 # their resident memory during the c=64 run; added latency at c=16 against the direct upstream in
 # alternating rounds; streaming (time to first token, gaps between tokens) and BENCH_STREAMS slow streams
-# held at once with bench/streamclient; a perf profile of the prism.fcgi workers at c=64.
+# held at once with bench/streamclient; a perf profile of the prism.fcgi workers at c=64; instructions per
+# request of the floor's and prism's FastCGI process under valgrind's callgrind.
 #
 # Environment: BENCH_DURATION (seconds per wrk run, 10), BENCH_STREAMS (1000), BENCH_PEERS ("portkey
 # litellm bifrost"; empty = none), PRISM_BENCH_CACHE (~/.cache/model-prism-bench: peers, Go binaries),
 # BENCH_PRISM_PROCS (2) and BENCH_PRISM_THREADS (enough for the streams), BENCH_OUT (the results file),
 # BENCH_TARGETS (measure only these, e.g. "prism"; for trying things out, not for RESULTS.md),
-# BENCH_PROFILE=0 (no perf profile), top_builddir, PRISM_FCGI, PRISMCTL, LIGHTTPD, FLOOR_FCGI, GO, WRK, PERF,
+# BENCH_PROFILE=0 (no perf profile), BENCH_INSTR=0 (no callgrind count), top_builddir, PRISM_FCGI, PRISMCTL, LIGHTTPD, FLOOR_FCGI, GO, WRK, PERF,
 # KEEP_TMP=1 (keep the scratch directory).
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -412,6 +413,46 @@ measure_profile() {
 		}' >"$tmp/profile.tsv"
 }
 
+# Instructions per request (valgrind's callgrind): the FastCGI process of the floor, and the worker of a
+# one-process prism.fcgi on the same store, each alone under valgrind behind its own lighttpd, counted in user
+# space over a wrk run after a warm-up.  Unlike CPU time, an instruction count does not move with the host's
+# steal or the cache contention of the other targets, so it compares runs taken on different days.
+# measure_instr NAME SOCKET COMMAND... → R[NAME.instr], R[NAME.instr_req]
+measure_instr() {
+	local t=$1 sock=$2 vpid f n best=0
+	shift 2
+	rm -f "$tmp"/cg-"$t".*
+	valgrind --tool=callgrind --trace-children=yes --dump-instr=no --callgrind-out-file="$tmp/cg-$t.%p" \
+		"$@" >>"$tmp/cg-$t.log" 2>&1 &
+	vpid=$!; PIDS+=("$vpid")
+	for _ in $(seq 1 300); do [ -S "$sock" ] && break; kill -0 "$vpid" 2>/dev/null || break; sleep 0.1; done
+	if [ ! -S "$sock" ] || ! lighttpd_start "$t" "$sock"; then
+		T_ERR[$t]="did not start under valgrind: $(tail -n 3 "$tmp/cg-$t.log" | tr '\n' ' ')"
+		kill "$vpid" 2>/dev/null; wait "$vpid" 2>/dev/null
+		return 1
+	fi
+	T_URL[$t]=http://127.0.0.1:$LT_PORT/v1/chat/completions; T_MODEL[$t]=fake-model
+	log "$t: instructions per request (callgrind), warm-up"
+	wrk_run "$t" 4 5
+	callgrind_control -z >/dev/null 2>&1
+	log "$t: instructions per request (callgrind), c=4 for ${DUR}s"
+	wrk_run "$t" 4 "$DUR"
+	sleep 1                 # the analytics writer's last batch (it waits up to 200 ms)
+	callgrind_control -d >/dev/null 2>&1
+	sleep 1
+	for f in "$tmp"/cg-"$t".*.1; do
+		[ -f "$f" ] || continue
+		n=$(awk '/^(summary|totals):/ {v = $2} END {print v + 0}' "$f")
+		[ "$n" -gt "$best" ] && best=$n
+	done
+	kill "$LT_PID" "$vpid" 2>/dev/null; wait "$LT_PID" "$vpid" 2>/dev/null
+	if [ "$best" -gt 0 ] && [ "${W_req:-0}" -gt 0 ] && [ "$W_err" = 0 ]; then
+		R[$t.instr]=$best; R[$t.instr_req]=$W_req
+	else
+		T_ERR[$t]="no count (requests $W_req, errors $W_err)"
+	fi
+}
+
 START=$(date +%s)
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 # The streaming baseline: the fake alone.
@@ -435,6 +476,17 @@ for t in "${TARGETS[@]}"; do
 		PEERS_RUNNING=() ;;
 	esac
 done
+if [ "${BENCH_INSTR:-1}" != 0 ] && command -v valgrind >/dev/null && command -v callgrind_control >/dev/null; then
+	T_HDRS[floor_cg]=
+	measure_instr floor_cg "$tmp/floor-cg.sock" "$FLOOR_FCGI" "$tmp/floor-cg.sock" 4
+	sed -e "s|^shm_name = .*|shm_name = /${SHM}cg|" -e "s|^run_dir = .*|run_dir = $tmp/prism-cg|" "$PCONF" >"$tmp/prism-cg.conf"
+	mkdir -p "$tmp/prism-cg"
+	T_HDRS[prism_cg]="Authorization: Bearer $PKEY"
+	measure_instr prism_cg "$tmp/prism-cg/prism.sock" "$PRISM_FCGI" --config "$tmp/prism-cg.conf" \
+		--listen "unix:$tmp/prism-cg/prism.sock" --processes 1 --threads 8
+else
+	T_ERR[floor_cg]="valgrind is not installed (or BENCH_INSTR=0)"; T_ERR[prism_cg]=${T_ERR[floor_cg]}
+fi
 ELAPSED=$(( $(date +%s) - START ))
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 PRISM_LOG_ERRORS=$(grep -c -E ' (error|warn):' "$tmp/prism.log" 2>/dev/null)
@@ -541,6 +593,22 @@ for t in "${TARGETS[@]}"; do
 	split=$(for p in ${R[$t.pids]}; do printf '%s %s\n' "${R[$t.name.$p]}" "${R[$t.cpu.$p]:-0}"; done |
 		awk -v n="${R[$t.sat_req]}" -v tck="$TCK" '{s[$1] += $2} END {for (k in s) printf "%s%s %.3f", (i++ ? ", " : ""), k, s[k] / tck / n * 1000}')
 	echo "| $t | $names | ${R[$t.sat_req]} | ${R[$t.upstream_calls]} | $(calc "${R[$t.cpu_ticks]} / $TCK" 2) | $k | $split | $vs | $res | ${R[$t.steal]:-} |"
+done
+echo
+echo "## Instructions per request (callgrind)"
+echo
+echo "User-space instructions of the FastCGI process alone (floor_fcgi; the worker of a one-process prism.fcgi,"
+echo "its analytics writer included, on the same SQLite store), counted by valgrind's callgrind over a wrk run at"
+echo "c=4 after a warm-up. lighttpd and the kernel are not in it, so this is not the CPU target's measure: it"
+echo "shows the gateway's own work, and does not move with the host's load."
+echo
+echo "| target | requests | instructions | per request | vs floor |"
+echo "|---|---:|---:|---:|---:|"
+for t in floor_cg prism_cg; do
+	if [ -z "${R[$t.instr]:-}" ]; then echo "| ${t%_cg} | not measured: ${T_ERR[$t]:-} | | | |"; continue; fi
+	per=$(( R[$t.instr] / R[$t.instr_req] ))
+	vs=-; [ -n "${R[floor_cg.instr]:-}" ] && vs="$(calc "$per / (${R[floor_cg.instr]} / ${R[floor_cg.instr_req]})" 1)x"
+	echo "| ${t%_cg} | ${R[$t.instr_req]} | ${R[$t.instr]} | $per | $vs |"
 done
 echo
 echo "## Streaming: time to first token and gaps between tokens"

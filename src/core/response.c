@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "util/buf.h"
+#include "util/jtext.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
@@ -151,12 +152,13 @@ resp_json(struct request *req, int status, json_t *body)
 {
 	if (!body)
 		return resp_error(req, PRISM_E_NOMEM, NULL);
-	char *text = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(15));
+	size_t len = 0;
+	char *text = jtext_dump(body, 15, &len);
 	json_decref(body);
 	if (!text)
 		return resp_error(req, PRISM_E_NOMEM, NULL);
 	resp_status(req, status);
-	bool ok = resp_body(req, "application/json; charset=utf-8", text, strlen(text));
+	bool ok = resp_body(req, "application/json; charset=utf-8", text, len);
 	free(text);
 	return ok;
 }

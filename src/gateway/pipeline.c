@@ -1461,12 +1461,11 @@ write_members(struct gw_call *c, struct jtext *w)
 	jtext_close(w);
 	if (c->auto_routed) {
 		json_t *o = auto_routing_json(c);
-		char *x = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(15));
+		int prec = w->precision;
+		w->precision = 15;
+		jtext_value(w, "auto_routing", o);
+		w->precision = prec;
 		json_decref(o);
-		if (!x)
-			return false;
-		jtext_raw(w, "auto_routing", x, strlen(x));
-		free(x);
 	}
 	if (c->context_fallback) {
 		jtext_open(w, "context_fallback");
@@ -1569,12 +1568,12 @@ stage_enrich(struct gw_call *c)
 	json_object_del(body, "auto_routing");
 	json_object_del(body, "context_fallback");
 	json_object_del(body, "session_id");
-	char *text = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(15));
+	size_t len = 0;
+	char *text = jtext_dump(body, 15, &len);
 	bool empty = json_object_size(body) == 0;
 	json_decref(body);
 	if (!text)
 		return call_fail(c, 500, "internal_error", "internal_error", "out of memory");
-	size_t len = strlen(text);
 	enum prism_err e = send_with_members(c, text, len, len - 1, empty);
 	free(text);
 	return e;
@@ -1679,12 +1678,11 @@ requestlog_text(struct gw_call *c, int64_t duration_ms, char id[25], struct buf 
 		/* the routing decision's members: an auto-routed request has paid for a routing already */
 		json_t *o = json_object();
 		route_result_log(rt, o);
-		char *x = json_dumps(o, JSON_COMPACT);
+		const char *name;
+		json_t *m;
+		json_object_foreach(o, name, m)
+			jtext_value(&w, name, m);
 		json_decref(o);
-		if (!x)
-			return false;
-		jtext_members(&w, x, strlen(x));
-		free(x);
 		if (baseline)
 			jtext_str(&w, "baselineModel", c->baseline_model);
 		if (c->force_routed) {

@@ -8,6 +8,7 @@
 #include "core/response.h"
 #include "gateway/gw.h"
 #include "util/clock.h"
+#include "util/jtext.h"
 #include "util/xalloc.h"
 
 /* --- the thinking filter ---------------------------------------------------------------------------------- */
@@ -348,10 +349,11 @@ relay_write(struct relay *r, const json_t *obj)
 {
 	if (!relay_begin(r))
 		return false;
-	char *s = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+	size_t len = 0;
+	char *s = obj ? jtext_dump(obj, 17, &len) : NULL;
 	if (!s)
 		return true;         /* nothing to write (a chunk that could not be built) */
-	bool ok = sse_data(r->req, s, strlen(s));
+	bool ok = sse_data(r->req, s, len);
 	free(s);
 	if (!ok)
 		r->client_gone = true;

@@ -19,6 +19,7 @@
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/curlx.h"
+#include "util/jtext.h"
 #include "util/rand.h"
 #include "util/xalloc.h"
 
@@ -956,11 +957,12 @@ oa_call(const struct provider_target *t, enum provider_kind kind, const json_t *
 			json_object_del(body, "stream_options");
 		}
 	}
-	if (!(text = json_dumps(body, JSON_COMPACT))) {
+	size_t len = 0;
+	if (!(text = jtext_dump(body, 17, &len))) {
 		e = fail(out, PE_CONNECT, "out of memory");
 		goto out;
 	}
-	e = perform(t, url, text, strlen(text), cb, out);
+	e = perform(t, url, text, len, cb, out);
 out:
 	free(text);
 	json_decref(body);

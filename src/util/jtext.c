@@ -2,6 +2,8 @@
 #include <config.h> /* the autoconf one, not util/config.h next to this file */
 #include "util/jtext.h"
 
+#include <stdlib.h>
+
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -92,9 +94,8 @@ escape(unsigned char c, char e[6])
 }
 
 static void
-put_string(struct jtext *w, const char *s)
+put_string(struct jtext *w, const char *s, size_t n)
 {
-	size_t n = strlen(s);
 	/* At most 6 bytes out per byte in (\u00XX; U+FFFD is 3 for 1); written in place. */
 	char *o = w->err || n > (SIZE_MAX - 2) / 6 ? NULL : buf_room(w->b, 6 * n + 2);
 	if (!o) {
@@ -146,7 +147,7 @@ member(struct jtext *w, const char *key)
 		put(w, ",", 1);
 	w->comma[w->depth] = true;
 	if (key) {
-		put_string(w, key);
+		put_string(w, key, strlen(key));
 		put(w, ":", 1);
 	}
 }
@@ -202,7 +203,7 @@ jtext_str(struct jtext *w, const char *key, const char *v)
 {
 	member(w, key);
 	if (v)
-		put_string(w, v);
+		put_string(w, v, strlen(v));
 	else
 		put(w, "null", 4);
 }
@@ -284,18 +285,65 @@ jtext_bool(struct jtext *w, const char *key, bool v)
 	put(w, v ? "true" : "false", v ? 4 : 5);
 }
 
-void
-jtext_raw(struct jtext *w, const char *key, const char *v, size_t n)
+bool
+jtext_value(struct jtext *w, const char *key, const json_t *v)
 {
-	member(w, key);
-	put(w, v, n);
+	switch (json_typeof(v)) {
+	case JSON_OBJECT: {
+		const char *k;
+		json_t *m;
+		jtext_open(w, key);
+		json_object_foreach((json_t *)v, k, m)
+			if (!jtext_value(w, k, m))
+				return false;
+		jtext_close(w);
+		break;
+	}
+	case JSON_ARRAY: {
+		size_t i;
+		json_t *m;
+		jtext_open_array(w, key);
+		json_array_foreach(v, i, m)
+			if (!jtext_value(w, NULL, m))
+				return false;
+		jtext_close_array(w);
+		break;
+	}
+	case JSON_STRING:
+		member(w, key);
+		put_string(w, json_string_value(v), json_string_length(v));
+		break;
+	case JSON_INTEGER:
+		jtext_int(w, key, json_integer_value(v));
+		break;
+	case JSON_REAL:
+		jtext_real(w, key, json_real_value(v));
+		break;
+	case JSON_TRUE:
+	case JSON_FALSE:
+		jtext_bool(w, key, json_is_true(v));
+		break;
+	default:
+		member(w, key);
+		put(w, "null", 4);
+	}
+	return w->err == PRISM_OK;
 }
 
-void
-jtext_members(struct jtext *w, const char *obj, size_t n)
+char *
+jtext_dump(const json_t *v, int precision, size_t *len)
 {
-	if (n <= 2 || obj[0] != '{' || obj[n - 1] != '}')
-		return;
-	member(w, NULL);
-	put(w, obj + 1, n - 2);
+	struct buf b;
+	buf_init(&b, (size_t)1 << 30);
+	struct jtext w;
+	jtext_init(&w, &b);
+	w.precision = precision;
+	if (jtext_value(&w, NULL, v))
+		return buf_take(&b, len);
+	buf_free(&b);
+	/* deeper than JTEXT_MAX_DEPTH, or larger than a gigabyte: jansson decides */
+	char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(precision));
+	if (text && len)
+		*len = strlen(text);
+	return text;
 }

@@ -17,10 +17,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "util/buf.h"
 #include "util/err.h"
 
-#define JTEXT_MAX_DEPTH 16
+#define JTEXT_MAX_DEPTH 64
 
 struct jtext {
 	struct buf *b;
@@ -47,10 +49,14 @@ void jtext_real(struct jtext *w, const char *key, double v);
  * for any |micro| < 2^53 -- the amounts of money the gateway counts in millionths of a dollar. */
 void jtext_micros(struct jtext *w, const char *key, int64_t micro);
 void jtext_bool(struct jtext *w, const char *key, bool v);
-/* A member whose value is the JSON text v (n bytes), written as it is. */
-void jtext_raw(struct jtext *w, const char *key, const char *v, size_t n);
-/* The members of the compact JSON object text obj ("{...}", n bytes), added to the open object as they are. */
-void jtext_members(struct jtext *w, const char *obj, size_t n);
+/* The tree v as a member (a value in an array when key is NULL), as json_dumps would write it with w's
+ * precision; false (w->err) when it does not fit or nests deeper than JTEXT_MAX_DEPTH. */
+bool jtext_value(struct jtext *w, const char *key, const json_t *v);
+/* v as compact text, as json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(precision)) writes
+ * it, without its cost (jansson checks every container for a cycle by formatting its address into a hash
+ * table); *len its length when len is not NULL.  Malloc'd, NULL without memory.  What nests deeper than
+ * JTEXT_MAX_DEPTH is left to json_dumps. */
+char *jtext_dump(const json_t *v, int precision, size_t *len);
 
 /* One UTF-8 sequence at p (p[0] >= 0x80, p < end): its length, 0 when it is not valid UTF-8 (overlong, a
  * surrogate, beyond U+10FFFF, cut short) -- the check jansson makes. */

@@ -6,6 +6,7 @@
 #include <check.h>
 #include <float.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,8 +51,11 @@ START_TEST(same_as_dumps)
 	jtext_str(&w, NULL, "x");
 	jtext_close_array(&w);
 	jtext_open(&w, "o");
-	jtext_members(&w, "{\"m\":[1,2],\"n\":{}}", 18);
-	jtext_members(&w, "{}", 2);      /* nothing to add */
+	json_t *m = json_pack("[i,i]", 1, 2);
+	jtext_value(&w, "m", m);
+	json_decref(m);
+	jtext_open(&w, "n");
+	jtext_close(&w);
 	jtext_int(&w, "after", 2);
 	jtext_close(&w);
 	jtext_close(&w);
@@ -175,8 +179,8 @@ START_TEST(reals_read_back)
 }
 END_TEST
 
-/* Members added to an object already written, after members or none; a value given as its text. */
-START_TEST(resume_and_raw)
+/* Members added to an object already written, after members or none. */
+START_TEST(resume)
 {
 	struct buf b;
 	buf_init(&b, 4096);
@@ -187,7 +191,9 @@ START_TEST(resume_and_raw)
 		buf_puts(&b, cases[i][0]);
 		struct jtext w;
 		jtext_resume(&w, &b, i == 0);
-		jtext_raw(&w, "r", "[1,{\"x\":null}]", 14);
+		json_t *r = json_pack("[i,{s:n}]", 1, "x");
+		jtext_value(&w, "r", r);
+		json_decref(r);
 		jtext_int(&w, "n", 2);
 		ck_assert_int_eq(w.err, PRISM_OK);
 		buf_puts(&b, "}");
@@ -232,6 +238,74 @@ START_TEST(micros_read_back)
 }
 END_TEST
 
+/* A random tree: nested objects and arrays of strings (any UTF-8, escapes, NUL), integers, reals, booleans
+ * and nulls. */
+static json_t *
+random_tree(int depth)
+{
+	static const char *const texts[] = { "", "a", "\"q\"", "back\\slash", "tab\tnl\n", "\x01\x1f", "caf\xc3\xa9",
+					     "\xe2\x82\xac\xf0\x9f\x98\x80", "/", "<think>", "\x7f" };
+	int r = rand() % (depth > 0 ? 10 : 7);
+	switch (r) {
+	case 0: return json_string(texts[rand() % (int)(sizeof texts / sizeof texts[0])]);
+	case 1: return json_stringn("a\0b", 3);
+	case 2: return json_integer(((json_int_t)rand() << 33) ^ rand() ^ (rand() % 2 ? INT64_MIN : 0));
+	case 3: return json_real(((double)rand() - RAND_MAX / 2) / (1 + rand() % 100000) * (rand() % 2 ? 1e-9 : 1e12));
+	case 4: return json_boolean(rand() % 2);
+	case 5: return json_null();
+	case 6: return json_integer(rand() % 100);
+	case 7: case 8: {
+		json_t *o = json_object();
+		for (int i = rand() % 5; i > 0; i--) {
+			char k[16];
+			snprintf(k, sizeof k, "k%d\"%c", rand() % 50, i % 2 ? 'x' : '\n');
+			json_object_set_new(o, k, random_tree(depth - 1));
+		}
+		return o;
+	}
+	default: {
+		json_t *a = json_array();
+		for (int i = rand() % 5; i > 0; i--)
+			json_array_append_new(a, random_tree(depth - 1));
+		return a;
+	}
+	}
+}
+
+/* Trees as json_dumps writes them, byte for byte, at both precisions the gateway uses; deeper than
+ * JTEXT_MAX_DEPTH, json_dumps writes them itself. */
+START_TEST(trees_as_dumps)
+{
+	srand(17);
+	for (int round = 0; round < 20000; round++) {
+		json_t *t = random_tree(1 + round % 6);
+		int prec = round % 2 ? 15 : 17;
+		size_t len = 0;
+		char *got = jtext_dump(t, prec, &len);
+		char *want = json_dumps(t, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(prec));
+		ck_assert_ptr_nonnull(got);
+		ck_assert_ptr_nonnull(want);
+		ck_assert_msg(strcmp(got, want) == 0, "%s\n!=\n%s", got, want);
+		ck_assert_uint_eq(len, strlen(want));
+		free(got);
+		free(want);
+		json_decref(t);
+	}
+	json_t *deep = json_array(), *in = deep;
+	for (int i = 0; i < JTEXT_MAX_DEPTH + 10; i++) {
+		json_t *a = json_array();
+		json_array_append_new(in, a);
+		in = a;
+	}
+	json_array_append_new(in, json_string("bottom"));
+	char *got = jtext_dump(deep, 17, NULL), *want = json_dumps(deep, JSON_COMPACT);
+	ck_assert_str_eq(got, want);
+	free(got);
+	free(want);
+	json_decref(deep);
+}
+END_TEST
+
 /* The buffer's maximum: the error is kept and nothing more is written. */
 START_TEST(too_large)
 {
@@ -266,7 +340,8 @@ suite(void)
 	tcase_add_test(tc, random_strings);
 	tcase_add_test(tc, reals_read_back);
 	tcase_add_test(tc, micros_read_back);
-	tcase_add_test(tc, resume_and_raw);
+	tcase_add_test(tc, resume);
+	tcase_add_test(tc, trees_as_dumps);
 	tcase_add_test(tc, too_large);
 	suite_add_tcase(s, tc);
 	return s;
