@@ -27,11 +27,59 @@ static EVP_MD *sha256_md;
 static EVP_CIPHER *gcm_cipher;
 static pthread_once_t fetched = PTHREAD_ONCE_INIT;
 
+/* Each thread keeps its digest and cipher contexts (a new one is two allocations and an algorithm context
+ * each time), and the key derived from the last encryption key it decrypted with. */
+struct thread_ctx {
+	EVP_MD_CTX *md;
+	EVP_CIPHER_CTX *cipher;
+	char *key_of;                   /* the encryption key `derived` comes from (a copy) */
+	unsigned char derived[32];
+};
+static pthread_key_t ctx_key;
+static bool ctx_key_ok;
+
+static void
+thread_ctx_free(void *p)
+{
+	struct thread_ctx *t = p;
+	EVP_MD_CTX_free(t->md);
+	EVP_CIPHER_CTX_free(t->cipher);
+	if (t->key_of) {
+		secure_wipe(t->key_of, strlen(t->key_of));
+		free(t->key_of);
+	}
+	secure_wipe(t->derived, sizeof t->derived);
+	free(t);
+}
+
 static void
 fetch_algorithms(void)
 {
 	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
 	gcm_cipher = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+	ctx_key_ok = pthread_key_create(&ctx_key, thread_ctx_free) == 0;
+}
+
+/* The calling thread's contexts; NULL without memory (the callers then make their own). */
+static struct thread_ctx *
+thread_ctx(void)
+{
+	pthread_once(&fetched, fetch_algorithms);
+	if (!ctx_key_ok)
+		return NULL;
+	struct thread_ctx *t = pthread_getspecific(ctx_key);
+	if (t)
+		return t;
+	t = calloc(1, sizeof *t);
+	if (!t)
+		return NULL;
+	t->md = EVP_MD_CTX_new();
+	t->cipher = EVP_CIPHER_CTX_new();
+	if (!t->md || !t->cipher || pthread_setspecific(ctx_key, t) != 0) {
+		thread_ctx_free(t);
+		return NULL;
+	}
+	return t;
 }
 
 static const EVP_MD *
@@ -51,7 +99,12 @@ cipher_gcm(void)
 void
 crypto_sha256(const void *data, size_t len, unsigned char out[32])
 {
-	if (EVP_Digest(data, len, out, NULL, md_sha256(), NULL) != 1)
+	const EVP_MD *md = md_sha256();
+	struct thread_ctx *t = thread_ctx();
+	if (t && EVP_DigestInit_ex(t->md, md, NULL) == 1 && EVP_DigestUpdate(t->md, data, len) == 1 &&
+	    EVP_DigestFinal_ex(t->md, out, NULL) == 1)
+		return;
+	if (EVP_Digest(data, len, out, NULL, md, NULL) != 1)
 		SHA256(data, len, out);
 }
 
@@ -152,10 +205,23 @@ decrypt_with(const char *key, const unsigned char *iv, const unsigned char *tag,
 	     size_t ctlen, char **out)
 {
 	unsigned char k[32];
-	derive_key(key, k);
+	struct thread_ctx *t = thread_ctx();
+	if (t && t->key_of && strcmp(t->key_of, key) == 0) {
+		memcpy(k, t->derived, sizeof k);
+	} else {
+		derive_key(key, k);
+		if (t) {
+			if (t->key_of) {
+				secure_wipe(t->key_of, strlen(t->key_of));
+				free(t->key_of);
+			}
+			t->key_of = strdup(key);
+			memcpy(t->derived, k, sizeof k);
+		}
+	}
 	char *pt = xmalloc(ctlen + 1);
 	enum prism_err err = PRISM_E_INTERNAL;
-	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+	EVP_CIPHER_CTX *ctx = t ? t->cipher : EVP_CIPHER_CTX_new();
 	int n = 0, fin = 0;
 	if (!ctx || EVP_DecryptInit_ex(ctx, cipher_gcm(), NULL, NULL, NULL) != 1 ||
 	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, IV_LEN, NULL) != 1 ||
@@ -172,7 +238,10 @@ decrypt_with(const char *key, const unsigned char *iv, const unsigned char *tag,
 	pt = NULL;
 	err = PRISM_OK;
 out:
-	EVP_CIPHER_CTX_free(ctx);
+	if (t)
+		EVP_CIPHER_CTX_reset(ctx);      /* no key material left in it */
+	else
+		EVP_CIPHER_CTX_free(ctx);
 	secure_wipe(k, sizeof k);
 	if (pt) {
 		secure_wipe(pt, ctlen + 1);

@@ -2,6 +2,7 @@
  * bcrypt, session tokens (what libjwt does not check), roles, the audit diff, ISO dates. */
 #include "config.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -59,6 +60,48 @@ START_TEST(encrypt_roundtrip_and_keys)
 	ck_assert_int_eq(crypto_decrypt(KEY, NULL, enc, &out, NULL), PRISM_E_CONFIG);
 	free(enc);
 	free(enc2);
+}
+END_TEST
+
+/* Each thread keeps the key it derived last: threads that switch between keys (one the other's prefix)
+ * decrypt each value with the key given, never with the one kept, and end cleanly. */
+#define KEY2 KEY "-rotated"
+static char *enc_a, *enc_b;
+
+static void *
+decrypt_worker(void *arg)
+{
+	long fails = 0;
+	for (int i = 0; i < 300; i++) {
+		bool a = (i + (long)arg) % 3 != 0;
+		char *out = NULL;
+		if (crypto_decrypt(a ? KEY : KEY2, NULL, a ? enc_a : enc_b, &out, NULL) != PRISM_OK ||
+		    strcmp(out, a ? "secret-a" : "secret-b") != 0)
+			fails++;
+		crypto_free_secret(out);
+		out = NULL;
+		if (crypto_decrypt(a ? KEY2 : KEY, NULL, a ? enc_a : enc_b, &out, NULL) != PRISM_E_CONFIG || out)
+			fails++;
+		crypto_free_secret(out);
+	}
+	return (void *)fails;
+}
+
+START_TEST(decrypt_keys_per_thread)
+{
+	ck_assert_int_eq(crypto_encrypt(KEY, "secret-a", &enc_a), PRISM_OK);
+	ck_assert_int_eq(crypto_encrypt(KEY2, "secret-b", &enc_b), PRISM_OK);
+	pthread_t th[4];
+	for (long i = 0; i < 4; i++)
+		ck_assert_int_eq(pthread_create(&th[i], NULL, decrypt_worker, (void *)i), 0);
+	for (int i = 0; i < 4; i++) {
+		void *fails = NULL;
+		pthread_join(th[i], &fails);
+		ck_assert_int_eq((long)fails, 0);
+	}
+	ck_assert_int_eq((long)decrypt_worker((void *)1), 0);
+	free(enc_a);
+	free(enc_b);
 }
 END_TEST
 
@@ -317,6 +360,7 @@ admin_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, decrypts_the_originals_format);
 	tcase_add_test(tc, encrypt_roundtrip_and_keys);
+	tcase_add_test(tc, decrypt_keys_per_thread);
 	tcase_add_test(tc, encrypt_edge_cases);
 	tcase_add_test(tc, bcrypt_compatibility);
 	tcase_add_test(tc, hashes_and_compare);
