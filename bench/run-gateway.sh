@@ -432,6 +432,12 @@ measure_instr() {
 		return 1
 	fi
 	T_URL[$t]=http://127.0.0.1:$LT_PORT/v1/chat/completions; T_MODEL[$t]=fake-model
+	# Under valgrind prism.fcgi opens its store slowly (the WAL the main run left): until /health answers 200
+	# its requests would only be 503s.  (The floor answers 200 to any path.)
+	for _ in $(seq 1 600); do
+		[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$LT_PORT/health")" = 200 ] && break
+		sleep 0.2
+	done
 	log "$t: instructions per request (callgrind), warm-up"
 	wrk_run "$t" 4 5
 	callgrind_control -z >/dev/null 2>&1
