@@ -92,13 +92,15 @@ static size_t
 add_header_name(struct buf *arena, const char *src, size_t n)
 {
 	size_t off = arena->len;
-	for (size_t i = 0; i < n; i++) {
-		char c = src[i] == '_' ? '-' : (char)tolower((unsigned char)src[i]);
-		if (buf_append(arena, &c, 1))
-			return (size_t)-1;
-	}
-	if (buf_append(arena, "", 1))
+	char *d = buf_room(arena, n + 1);
+	if (!d)
 		return (size_t)-1;
+	for (size_t i = 0; i < n; i++) {
+		char c = src[i];
+		d[i] = c == '_' ? '-' : c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+	}
+	d[n] = '\0';
+	buf_added(arena, n + 1);
 	return off;
 }
 

@@ -1675,7 +1675,7 @@ requestlog_text(struct gw_call *c, int64_t duration_ms, char id[25], struct buf 
 	jtext_bool(&w, "contextFallback", c->context_fallback);
 	jtext_bool(&w, "usageEstimated", c->usage_estimated);
 	if (rt) {
-		/* the routing decision's members: an auto-routed request has paid for a routing already */
+		/* the routing decision (route_result_log fills a small tree: only auto-routed requests have one) */
 		json_t *o = json_object();
 		route_result_log(rt, o);
 		const char *name;

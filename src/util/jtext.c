@@ -2,10 +2,9 @@
 #include <config.h> /* the autoconf one, not util/config.h next to this file */
 #include "util/jtext.h"
 
-#include <stdlib.h>
-
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 size_t

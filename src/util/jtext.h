@@ -1,10 +1,11 @@
 /* jtext.h -- JSON written straight as compact text, without building a tree.
  *
- * For documents the gateway makes per request (its RequestLog) where a jansson tree would cost a node and
- * an allocation per member only to be serialised once.  The output is what json_dumps(JSON_COMPACT) makes
- * of the same members, up to the digits of reals (they read back as the same doubles): strings are
- * escaped as jansson escapes them, and a byte that is not valid UTF-8 becomes U+FFFD, so the text is
- * always one valid line of JSON (jansson would have refused such a string altogether).
+ * For documents the gateway makes per request (its RequestLog, the members it adds to an answer) where a
+ * jansson tree would cost a node and an allocation per member only to be serialised once, and for trees
+ * that are sent on (jtext_dump), without json_dumps' cycle check.  The output is byte for byte what
+ * json_dumps(JSON_COMPACT | JSON_REAL_PRECISION(w->precision)) writes for the same members: strings escaped
+ * as jansson escapes them.  A byte that is not valid UTF-8 (jansson would have refused the string
+ * altogether) becomes U+FFFD, so the text is always one valid line of JSON.
  *
  * Members go into the object or array opened last; a NULL key writes a bare value (in an array).  Errors
  * are sticky: the first append that fails (the buffer's maximum) is kept in w->err and later calls do
@@ -42,8 +43,8 @@ void jtext_open_array(struct jtext *w, const char *key);    /* [ */
 void jtext_close_array(struct jtext *w);                    /* ] */
 void jtext_str(struct jtext *w, const char *key, const char *v);   /* v NULL: null */
 void jtext_int(struct jtext *w, const char *key, int64_t v);
-/* A real as json_dumps writes one with w->precision digits ("1.0", not "1"); NaN and the infinities, which JSON cannot hold, are
- * written as null. */
+/* A real as json_dumps writes one with w->precision digits ("1.0", not "1"); NaN and the infinities,
+ * which JSON cannot hold, are written as null. */
 void jtext_real(struct jtext *w, const char *key, double v);
 /* micro / 1e6 as a real in decimal ("0.000123", "2.0"): the double it reads back as is (double)micro / 1e6,
  * for any |micro| < 2^53 -- the amounts of money the gateway counts in millionths of a dollar. */
