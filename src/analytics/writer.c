@@ -1431,9 +1431,12 @@ analytics_submit(json_t *requestlog)
 void
 analytics_submit_text(const struct analytics_keys *k, const char *text, size_t len)
 {
-	if (!store_id_valid(k->id) || !store_id_valid(k->tenant) || len < 2 || text[0] != '{' ||
-	    text[len - 1] != '}' || memchr(text, '\n', len)) {
+	if (!store_id_valid(k->id) || !store_id_valid(k->tenant)) {
 		count_dropped(1, "a RequestLog without a valid _id or tenantId");
+		return;
+	}
+	if (len < 2 || text[0] != '{' || text[len - 1] != '}' || memchr(text, '\n', len)) {
+		count_dropped(1, "a RequestLog text that is not one JSON object on one line");
 		return;
 	}
 	submit(logrec_of(k, text, len));

@@ -1461,10 +1461,7 @@ write_members(struct gw_call *c, struct jtext *w)
 	jtext_close(w);
 	if (c->auto_routed) {
 		json_t *o = auto_routing_json(c);
-		int prec = w->precision;
-		w->precision = 15;
 		jtext_value(w, "auto_routing", o);
-		w->precision = prec;
 		json_decref(o);
 	}
 	if (c->context_fallback) {
@@ -1488,6 +1485,7 @@ send_with_members(struct gw_call *c, const char *text, size_t len, size_t at, bo
 	bool ok = buf_append(&out, text, at) == PRISM_OK;
 	struct jtext w;
 	jtext_resume(&w, &out, !empty);
+	w.precision = 15;               /* reals as resp_json writes an answer's */
 	ok = ok && write_members(c, &w) && buf_append(&out, text + at, len - at) == PRISM_OK;
 	if (!ok) {
 		buf_free(&out);

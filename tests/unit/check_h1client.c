@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "check_main.h"
+#include "loopback.h"
 #include "providers/h1client.h"
 #include "util/clock.h"
 
@@ -522,14 +523,8 @@ END_TEST
 
 START_TEST(connect_refused)
 {
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-	socklen_t al = sizeof a;
-	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &al), 0);
-	close(fd);                      /* nobody listens on that port now */
 	char url[64];
-	snprintf(url, sizeof url, "http://127.0.0.1:%d/", ntohs(a.sin_port));
+	snprintf(url, sizeof url, "http://127.0.0.1:%d/", loopback_closed_port());
 	struct h1_url u;
 	ck_assert(h1_url_parse(url, &u));
 	struct got g = { 0 };

@@ -24,6 +24,7 @@
 
 #include "check_main.h"
 #include "fake_upstream.h"
+#include "loopback.h"
 #include "providers/openai_compat.h"
 #include "providers/provider.h"
 #include "providers/sse.h"
@@ -1077,14 +1078,7 @@ END_TEST
 
 START_TEST(connect_failures)
 {
-	/* A port nobody listens on. */
-	int s = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	ck_assert_int_eq(bind(s, (struct sockaddr *)&a, sizeof a), 0);
-	socklen_t alen = sizeof a;
-	ck_assert_int_eq(getsockname(s, (struct sockaddr *)&a, &alen), 0);
-	int closed_port = ntohs(a.sin_port);
-	close(s);
+	int closed_port = loopback_closed_port();
 
 	struct provider_target t = target();
 	struct provider_result r = { 0 };
